@@ -1,0 +1,1 @@
+"""Everything between daisee and a chain: compiler, artifacts, nodes, connection, accounts, deployment."""
