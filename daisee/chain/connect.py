@@ -1,0 +1,112 @@
+"""Connect to a chain: the embedded one (py-evm in this process), Anvil, Ganache or any JSON-RPC URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from web3 import Web3
+from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers import BaseProvider, HTTPProvider
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from daisee.errors import DaiseeError
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+DEV_KINDS = ("embedded", "anvil", "ganache")
+_START_HINT = {
+    "anvil": "start one with `daisee chain start` or pass its URL with --chain",
+    "ganache": "start one with `daisee chain start --kind ganache` or pass its URL with --chain",
+    "rpc": "check the URL and that the node is running",
+}
+
+
+@dataclass
+class Chain:
+    """A connected chain.
+
+    `kind` is `embedded`, `anvil`, `ganache` or `rpc` (any other node); development kinds offer
+    unlocked, funded accounts.
+    """
+
+    w3: Web3
+    kind: str
+    chain_id: int
+    url: str | None = None
+
+    @property
+    def is_dev(self) -> bool:
+        return self.kind in DEV_KINDS
+
+    @property
+    def label(self) -> str:
+        """A short name for messages: the kind and chain id, never the URL (it may carry an API key)."""
+        return f"{self.kind} (chain id {self.chain_id})"
+
+    def dev_accounts(self) -> list[str]:
+        """The node's unlocked accounts (development chains only)."""
+        if not self.is_dev:
+            raise DaiseeError(
+                f"{self.label} has no development accounts: pass --account NAME (see `daisee account new`)"
+            )
+        return list(self.w3.eth.accounts)
+
+
+def redact(url: str) -> str:
+    """`url` without credentials, path or query (RPC URLs often embed an API key)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _kind_of(w3: Web3) -> str:
+    client = w3.client_version.lower()
+    for kind in ("anvil", "ganache"):
+        if client.startswith(kind):
+            return kind
+    return "rpc"
+
+
+def _uses_poa_extra_data(w3: Web3) -> bool:
+    """Clique/Aura-style chains put a signature in extraData, longer than Ethereum's 32 bytes."""
+    block = w3.provider.make_request("eth_getBlockByNumber", ["latest", False])  # type: ignore[arg-type]
+    extra = (block.get("result") or {}).get("extraData", "0x")
+    return len(extra) > 2 + 2 * 32
+
+
+def connect(target: str = "embedded", *, expected_chain_id: int | None = None, timeout: float = 30.0) -> Chain:
+    """Connect to `target`: `embedded`, `anvil`, `ganache` (on the default local port) or an http(s) URL.
+
+    Raises DaiseeError when the node is unreachable or its chain id differs from `expected_chain_id`.
+    """
+    provider: BaseProvider
+    if target == "embedded":
+        w3 = Web3(EthereumTesterProvider())
+        return _checked(Chain(w3, "embedded", w3.eth.chain_id), expected_chain_id)
+    if target in ("anvil", "ganache"):
+        url, named = DEFAULT_RPC_URL, target
+    elif urlsplit(target).scheme in ("http", "https"):
+        url, named = target, "rpc"
+    else:
+        raise DaiseeError(f"unknown chain {target!r}: use embedded, anvil, ganache or an http(s):// RPC URL")
+
+    provider = HTTPProvider(url, request_kwargs={"timeout": timeout})
+    w3 = Web3(provider)
+    try:
+        chain_id = w3.eth.chain_id
+    except Exception as exc:  # requests and aiohttp raise many types for one cause: nobody answers
+        raise DaiseeError(f"cannot reach the RPC node at {redact(url)}: {_START_HINT[named]}") from exc
+    kind = _kind_of(w3)
+    if kind == "rpc" and _uses_poa_extra_data(w3):
+        w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return _checked(Chain(w3, kind, chain_id, url), expected_chain_id)
+
+
+def _checked(chain: Chain, expected_chain_id: int | None) -> Chain:
+    if expected_chain_id is not None and chain.chain_id != expected_chain_id:
+        raise DaiseeError(
+            f"wrong chain: the node at {redact(chain.url) if chain.url else chain.kind} has chain id {chain.chain_id}, "
+            f"expected {expected_chain_id}: point --chain at the right node or fix --chain-id"
+        )
+    return chain

@@ -1,0 +1,130 @@
+"""Deploy a loop and keep its record in `deployments/<chain-id>.json`.
+
+A record is written only after the deployment succeeded, atomically, and never over an existing
+one unless asked: a failed deploy leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hexbytes import HexBytes
+
+from daisee import __version__
+from daisee.chain.connect import Chain
+from daisee.chain.transact import Sender
+from daisee.domain import AllocationKey, price_per_kwh
+from daisee.errors import DaiseeError
+
+DEPLOYMENTS_DIR = Path("deployments")
+LOOP_CONTRACT = "EnergyLoop"
+
+
+@dataclass(frozen=True)
+class LoopParameters:
+    """What the PMO chooses when creating a loop."""
+
+    interval_seconds: int = 900
+    key: AllocationKey = AllocationKey.PRORATA
+    price_per_wh: int = 100  # ledger units per Wh: 0.10 per kWh with 6 decimals
+    genesis: int | None = None  # start of interval 0; default: the current interval boundary
+
+    def resolved_genesis(self, now: int) -> int:
+        """The given genesis, or the start of the interval that contains `now`."""
+        return self.genesis if self.genesis is not None else now - now % self.interval_seconds
+
+
+@dataclass
+class Deployment:
+    """The record of a deployed loop."""
+
+    chain_id: int
+    network: str
+    address: str
+    block: int
+    tx_hash: str
+    deployer: str
+    parameters: dict[str, Any]
+    deployed_at: int
+    daisee_version: str = field(default=__version__)
+
+    def to_json(self) -> str:
+        return json.dumps({"contracts": {LOOP_CONTRACT: self.address}, **asdict(self)}, indent=2) + "\n"
+
+
+def record_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
+    return folder / f"{chain_id}.json"
+
+
+def deploy_loop(sender: Sender, params: LoopParameters) -> Deployment:
+    """Deploy an EnergyLoop administered by `sender` (the PMO)."""
+    w3 = sender.chain.w3
+    genesis = params.resolved_genesis(int(w3.eth.get_block("latest")["timestamp"]))
+    address, receipt = sender.deploy(
+        LOOP_CONTRACT, sender.address, genesis, params.interval_seconds, int(params.key), params.price_per_wh
+    )
+    return Deployment(
+        chain_id=sender.chain.chain_id,
+        network=sender.chain.kind,
+        address=address,
+        block=int(receipt["blockNumber"]),
+        tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+        deployer=sender.address,
+        parameters={
+            "genesis": genesis,
+            "interval_seconds": params.interval_seconds,
+            "key": params.key.name.lower(),
+            "price_per_wh": params.price_per_wh,
+            "price_per_kwh": str(price_per_kwh(params.price_per_wh)),
+            "gas_used": int(receipt["gasUsed"]),
+        },
+        deployed_at=int(time.time()),
+    )
+
+
+def ensure_can_record(chain: Chain, folder: Path = DEPLOYMENTS_DIR, *, force: bool = False) -> None:
+    """Refuse, before spending gas, to deploy over an existing record unless `force`."""
+    path = record_path(chain.chain_id, folder)
+    if path.exists() and not force:
+        raise DaiseeError(
+            f"a loop is already recorded for chain {chain.chain_id} in {path}: "
+            "use it, or pass --force to deploy a new one and replace the record"
+        )
+
+
+def save_deployment(deployment: Deployment, folder: Path = DEPLOYMENTS_DIR) -> Path:
+    """Write the record atomically (temporary file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = record_path(deployment.chain_id, folder)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(deployment.to_json())
+    tmp.replace(path)
+    return path
+
+
+def load_deployment(chain: Chain, folder: Path = DEPLOYMENTS_DIR) -> Deployment:
+    """The loop recorded for `chain`, checked to still exist on it."""
+    path = record_path(chain.chain_id, folder)
+    if chain.kind == "embedded":
+        raise DaiseeError(
+            "the embedded chain lives only inside one command, so it keeps no deployment: "
+            "use `daisee demo`, or run a node (`daisee chain start`) and pass --chain anvil"
+        )
+    try:
+        data = json.loads(path.read_text())
+        data.pop("contracts", None)
+        deployment = Deployment(**data)
+    except FileNotFoundError:
+        raise DaiseeError(f"no loop deployed on chain {chain.chain_id} (no {path}): run `daisee deploy` first") from None
+    except (ValueError, TypeError):
+        raise DaiseeError(f"{path} is not a deployment record: remove it and deploy again") from None
+    if len(chain.w3.eth.get_code(chain.w3.to_checksum_address(deployment.address))) == 0:
+        raise DaiseeError(
+            f"no contract at {deployment.address} on chain {chain.chain_id} (was the node reset?): "
+            "deploy again with `daisee deploy --force`"
+        )
+    return deployment

@@ -1,0 +1,144 @@
+"""Development nodes (Anvil, Ganache) run as child processes on loopback, from the project's node_modules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from daisee.errors import DaiseeError
+
+LOOPBACK = "127.0.0.1"
+_INSTALL_HINT = {
+    "anvil": "run `npm ci` in the daisee folder (it installs @foundry-rs/anvil) or install Foundry's anvil on PATH",
+    "ganache": "run `npm ci` in the daisee folder (it installs ganache 7)",
+}
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_node_binary(kind: str, project_root: Path | None = None) -> Path:
+    """The `anvil` or `ganache` executable: the project's node_modules first, then PATH."""
+    if kind not in _INSTALL_HINT:
+        raise DaiseeError(f"unknown node kind {kind!r}: use anvil or ganache")
+    roots = [project_root] if project_root else []
+    roots += [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]
+    for root in roots:
+        candidate = root / "node_modules" / ".bin" / kind
+        if candidate.is_file():
+            return candidate
+    on_path = shutil.which(kind)
+    if on_path:
+        return Path(on_path)
+    raise DaiseeError(f"{kind} not found: {_INSTALL_HINT[kind]}")
+
+
+def rpc_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when a JSON-RPC node answers `eth_chainId` at `url`."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return "result" in json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+@dataclass
+class LocalNode:
+    """An Anvil or Ganache node on loopback, started and stopped by this process.
+
+    Use it as a context manager; `url` is valid inside the block.
+    """
+
+    kind: str = "anvil"
+    port: int | None = None
+    host: str = LOOPBACK
+    block_time: float | None = None
+    chain_id: int | None = None
+    project_root: Path | None = None
+    startup_timeout: float = 60.0
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line that starts this node."""
+        binary = str(find_node_binary(self.kind, self.project_root))
+        if self.kind == "anvil":
+            cmd = [binary, "--host", self.host, "--port", str(self.port), "--silent"]
+            if self.block_time:
+                cmd += ["--block-time", str(self.block_time)]
+            if self.chain_id is not None:
+                cmd += ["--chain-id", str(self.chain_id)]
+            return cmd
+        cmd = [binary, "--server.host", self.host, "--server.port", str(self.port)]
+        cmd += ["--wallet.deterministic", "--logging.quiet"]
+        if self.block_time:
+            cmd += ["--miner.blockTime", str(self.block_time)]
+        if self.chain_id is not None:
+            cmd += ["--chain.chainId", str(self.chain_id)]
+        return cmd
+
+    def start(self) -> str:
+        """Start the node and wait until it answers; returns its URL."""
+        if self.port is None:
+            self.port = free_port(self.host)
+        if rpc_answers(self.url):
+            raise DaiseeError(f"a node already answers at {self.url}: stop it or pick another --port")
+        self._process = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                err = self._process.stderr.read().decode(errors="replace").strip() if self._process.stderr else ""
+                last = err.splitlines()[-1] if err else f"exit code {self._process.returncode}"
+                raise DaiseeError(f"{self.kind} stopped at start-up ({last}): is port {self.port} free?")
+            if rpc_answers(self.url, timeout=0.5):
+                return self.url
+            time.sleep(0.1)
+        self.stop()
+        raise DaiseeError(f"{self.kind} did not answer at {self.url} within {self.startup_timeout:.0f} s")
+
+    def wait(self) -> int:
+        """Block until the node exits; returns its exit code."""
+        assert self._process is not None, "node not started"
+        return self._process.wait()
+
+    def stop(self) -> None:
+        """Stop the node (terminate, then kill after 10 s)."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stderr:
+            self._process.stderr.close()
+
+    def __enter__(self) -> LocalNode:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

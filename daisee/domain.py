@@ -1,0 +1,82 @@
+"""The loop's vocabulary: meter kinds, allocation keys, meter ids and prices. Pure Python."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from enum import IntEnum
+
+from eth_utils import keccak
+
+from daisee.errors import DaiseeError
+
+# The ledger counts money in millionths of the currency unit (as EURC and most euro tokens do).
+LEDGER_DECIMALS = 6
+_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class MeterKind(IntEnum):
+    """What a meter measures; mirrors `IEnergyLoop.MeterKind`."""
+
+    CONSUMER = 0
+    PRODUCER = 1
+    PROSUMER = 2
+
+    @classmethod
+    def parse(cls, text: str) -> MeterKind:
+        """`consumer`, `producer` or `prosumer` (any case)."""
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise DaiseeError(f"unknown meter kind {text!r}: use consumer, producer or prosumer") from None
+
+
+class AllocationKey(IntEnum):
+    """How local production is shared among consumers; mirrors `IEnergyLoop.AllocationKey`."""
+
+    PRORATA = 0
+    STATIC = 1
+    WEIGHTED = 2
+
+    @classmethod
+    def parse(cls, text: str) -> AllocationKey:
+        """`prorata`, `static` or `weighted` (any case)."""
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise DaiseeError(f"unknown allocation key {text!r}: use prorata, static or weighted") from None
+
+
+def meter_id(text: str) -> bytes:
+    """A pseudonymous 32-byte meter id: `0x` + 64 hex digits as given, or the keccak-256 of a label.
+
+    A label is a local name ("house-12"), never the meter's PRM: the id is public on-chain.
+    """
+    text = text.strip()
+    if _HEX32.match(text):
+        return bytes.fromhex(text[2:])
+    if not text:
+        raise DaiseeError("empty meter id: give 0x + 64 hex digits or a local label such as house-12")
+    if text.startswith("0x"):
+        raise DaiseeError(f"meter id {text!r} is not 0x + 64 hex digits: give a full bytes32 or a plain label")
+    return keccak(text=text)
+
+
+def price_per_wh(price_per_kwh: str | Decimal) -> int:
+    """Convert a price in currency per kWh (e.g. "0.12") to ledger units per Wh, exactly."""
+    try:
+        price = Decimal(price_per_kwh)
+    except InvalidOperation:
+        raise DaiseeError(f"price {price_per_kwh!r} is not a number: give currency per kWh, e.g. 0.12") from None
+    units = price * 10**LEDGER_DECIMALS / 1000
+    if not price.is_finite() or price < 0 or units != units.to_integral_value():
+        raise DaiseeError(
+            f"price {price_per_kwh} per kWh is not a whole number of ledger units per Wh: "
+            f"use at most {LEDGER_DECIMALS - 3} decimals (e.g. 0.125)"
+        )
+    return int(units)
+
+
+def price_per_kwh(units_per_wh: int) -> Decimal:
+    """The inverse of {price_per_wh}: ledger units per Wh back to currency per kWh."""
+    return Decimal(units_per_wh) * 1000 / 10**LEDGER_DECIMALS
