@@ -6,7 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 
-from eth_utils import keccak
+from eth_utils import is_address, keccak, to_checksum_address
 
 from daisee.errors import DaiseeError
 
@@ -80,3 +80,10 @@ def price_per_wh(price_per_kwh: str | Decimal) -> int:
 def price_per_kwh(units_per_wh: int) -> Decimal:
     """The inverse of {price_per_wh}: ledger units per Wh back to currency per kWh."""
     return Decimal(units_per_wh) * 1000 / 10**LEDGER_DECIMALS
+
+
+def address(text: str, what: str = "address") -> str:
+    """`text` as a checksummed Ethereum address; `what` names the input in the error."""
+    if not is_address(text):
+        raise DaiseeError(f"{what} {text!r} is not an Ethereum address: give 0x + 40 hex digits")
+    return str(to_checksum_address(text))

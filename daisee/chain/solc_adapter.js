@@ -23,13 +23,27 @@ function loadSolc() {
   return require(resolved);
 }
 
+const FLAGS = ["--version", "--standard-json"];
+const VALUE_OPTIONS = ["--base-path", "--include-path", "--allow-paths"];
+
+function unsupportedArguments(args) {
+  const unsupported = [];
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i];
+    if (FLAGS.includes(arg) || VALUE_OPTIONS.some((name) => arg.startsWith(`${name}=`))) continue;
+    if (VALUE_OPTIONS.includes(arg) && i + 1 < args.length) i += 1;
+    else unsupported.push(arg);
+  }
+  return unsupported;
+}
+
 function optionValues(args, name) {
   const values = [];
   args.forEach((arg, i) => {
     if (arg === name && i + 1 < args.length) values.push(args[i + 1]);
     else if (arg.startsWith(`${name}=`)) values.push(arg.slice(name.length + 1));
   });
-  return values.flatMap((value) => value.split(","));
+  return values;
 }
 
 function readImport(roots) {
@@ -43,7 +57,10 @@ function readImport(roots) {
 }
 
 const args = process.argv.slice(2);
-if (args.includes("--version")) {
+const unsupported = unsupportedArguments(args);
+if (unsupported.length > 0) {
+  fail(`unsupported arguments ${JSON.stringify(unsupported)}: only --version and --standard-json are available`);
+} else if (args.includes("--version")) {
   process.stdout.write(`solc, the solidity compiler commandline interface\nVersion: ${loadSolc().version()}\n`);
 } else if (args.includes("--standard-json")) {
   const solc = loadSolc();

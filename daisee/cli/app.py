@@ -1,0 +1,53 @@
+"""The `daisee` entry point: one group, user errors as one line, no tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from daisee import __version__
+from daisee.chain.compiler import EVM_VERSION, SOLC_VERSION
+from daisee.cli.output import print_error
+from daisee.errors import DaiseeError
+
+
+class DaiseeGroup(click.Group):
+    """A group that turns DaiseeError into `error: …` on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DaiseeError as exc:
+            print_error(str(exc))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            sys.exit(130)
+
+
+@click.group(cls=DaiseeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", message=f"daisee %(version)s (solc {SOLC_VERSION}, evm {EVM_VERSION})")
+def cli() -> None:
+    """daisee: neighbourhood energy sharing on Ethereum.
+
+    A loop's organiser (the PMO) deploys a loop and admits meters; each household's gateway signs its
+    meter readings; the contracts allocate local production and settle who owes whom.
+
+    Chains: `embedded` (in this process, the default), `anvil`, `ganache` or any JSON-RPC URL.
+    """
+
+
+def _register() -> None:
+    from daisee.cli import account, chain, compile, demo, deploy, member
+
+    for command in (account.account, chain.chain, compile.compile_command, demo.demo, deploy.deploy, member.member):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="daisee")

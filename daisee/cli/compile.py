@@ -1,0 +1,30 @@
+"""`daisee compile`: build the contracts into the artifacts shipped with the package."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from daisee.chain.artifacts import stale_artifacts, write_artifacts
+from daisee.chain.compiler import EVM_VERSION, compile_contracts, find_compiler, find_project_root
+from daisee.cli.output import console
+from daisee.errors import DaiseeError
+
+
+@click.command("compile")
+@click.option("--check", is_flag=True, help="Do not write; fail if the shipped artifacts differ from the sources.")
+def compile_command(check: bool) -> None:
+    """Compile contracts/ with the pinned solc (native if installed, else solc-js from node_modules)."""
+    root = find_project_root()
+    compiler = find_compiler(root)
+    console.print(f"solc {compiler.version} ({compiler.kind}), evm {EVM_VERSION}: compiling {root / 'contracts'}")
+    artifacts = compile_contracts(root, compiler)
+    if check:
+        stale = stale_artifacts(artifacts)
+        if stale:
+            raise DaiseeError(f"shipped artifacts are stale for {', '.join(stale)}: run `daisee compile` and commit them")
+        console.print(f"artifacts up to date: {', '.join(sorted(artifacts))}")
+        return
+    for path in write_artifacts(artifacts):
+        console.print(f"wrote {os.path.relpath(path)}")

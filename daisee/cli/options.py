@@ -1,0 +1,79 @@
+"""Options shared by the commands that talk to a chain, and what they resolve to."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from daisee.chain.accounts import PASSWORD_ENV, read_password, unlock
+from daisee.chain.connect import Chain, connect
+from daisee.chain.deploy import DEPLOYMENTS_DIR
+from daisee.chain.transact import Sender
+from daisee.errors import DaiseeError
+
+CHAIN_ENV = "DAISEE_CHAIN"
+
+
+def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--chain`, `--chain-id`, `--account`, `--password-file` and `--deployments`."""
+    decorators = [
+        click.option(
+            "--chain",
+            "chain_target",
+            default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
+            show_default="embedded, or $DAISEE_CHAIN",
+            help="embedded, anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL.",
+        ),
+        click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id."),
+        click.option("--account", help="Keystore account that signs (see `daisee account`); dev chains default to their first unlocked account."),
+        click.option(
+            "--password-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help=f"File whose first line unlocks --account (else ${PASSWORD_ENV}, else a prompt).",
+        ),
+        click.option(
+            "--deployments",
+            "deployments_dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=DEPLOYMENTS_DIR,
+            show_default=True,
+            help="Folder of deployment records.",
+        ),
+    ]
+    return functools.reduce(lambda f, decorate: decorate(f), reversed(decorators), command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(command)
+
+
+def password_for(name: str, password_file: Path | None, *, confirm: bool = False) -> str:
+    """The password for keystore `name`: file, environment, or an interactive prompt."""
+    password = read_password(password_file)
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise DaiseeError(f"no password for account {name!r}: set {PASSWORD_ENV} or pass --password-file")
+    prompted: str = click.prompt(
+        f"Password for account {name!r}", hide_input=True, confirmation_prompt=confirm, err=True
+    )
+    return prompted
+
+
+def open_chain(chain_target: str, chain_id: int | None) -> Chain:
+    return connect(chain_target, expected_chain_id=chain_id)
+
+
+def open_sender(chain: Chain, account: str | None, password_file: Path | None) -> Sender:
+    """The signing account: a keystore if named, else the dev chain's first unlocked account."""
+    if account:
+        return Sender.local(chain, unlock(account, password_for(account, password_file)))
+    if not chain.is_dev:
+        raise DaiseeError(f"{chain.label} needs a signing account: pass --account NAME (see `daisee account new`)")
+    return Sender.dev(chain)
