@@ -10,6 +10,10 @@ from eth_utils import function_signature_to_4byte_selector, is_hex_address, to_c
 from daisee.chain.artifacts import load_artifact
 
 
+_ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
+_PANIC = function_signature_to_4byte_selector("Panic(uint256)")
+
+
 def _canonical_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in item["components"])
@@ -33,6 +37,10 @@ def describe_revert(data: str | bytes | None, contract: str = "EnergyLoop") -> s
     raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else (data or b"")
     if len(raw) < 4:
         return "reverted without a reason"
+    if raw[:4] == _ERROR_STRING:
+        return str(decode(["string"], raw[4:])[0])
+    if raw[:4] == _PANIC:
+        return f"panic 0x{decode(['uint256'], raw[4:])[0]:02x} (a bug: please report it)"
     for item in load_artifact(contract)["abi"]:
         if item["type"] != "error":
             continue

@@ -72,12 +72,8 @@ class Sender:
     def _estimate(self, call: ContractFunction | ContractConstructor, params: TxParams, what: str) -> int:
         try:
             return int(call.estimate_gas(params))
-        except ContractCustomError as exc:
-            raise DaiseeError(f"{what} rejected by the contract: {describe_revert(_revert_data(exc))}") from None
-        except ContractLogicError as exc:
-            raise DaiseeError(f"{what} rejected by the contract: {exc.message or 'no reason given'}") from None
-        except TransactionFailed as exc:  # the embedded chain reports reverts its own way
-            raise DaiseeError(f"{what} rejected by the contract: {_embedded_revert_reason(exc)}") from None
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise DaiseeError(f"{what} rejected by the contract: {_revert_reason(exc)}") from None
         except Web3RPCError as exc:
             message = _rpc_message(exc)
             if "insufficient funds" in message.lower():
@@ -97,18 +93,21 @@ class Sender:
         return address, receipt
 
 
-def _revert_data(exc: ContractCustomError) -> str:
-    data = exc.data if isinstance(exc.data, str) else exc.message
-    return str(data)
+def _revert_reason(exc: ContractLogicError | TransactionFailed) -> str:
+    """The contract's reason, whichever way the node reported it.
 
-
-def _embedded_revert_reason(exc: TransactionFailed) -> str:
-    """eth-tester says `execution reverted: b'<raw revert data>'` for custom errors."""
-    message = str(exc.args[0]) if exc.args else ""
-    reason = message.removeprefix("execution reverted: ")
-    if reason.startswith(("b'", 'b"')):
-        return describe_revert(ast.literal_eval(reason))
-    return reason or "no reason given"
+    Anvil gives the revert data (a custom error) or the reason string; Ganache puts the data under
+    `result`; the embedded chain says `execution reverted: b'<raw data>'`.
+    """
+    if isinstance(exc, TransactionFailed):
+        reason = (str(exc.args[0]) if exc.args else "").removeprefix("execution reverted: ")
+        if reason.startswith(("b'", 'b"')):
+            return describe_revert(ast.literal_eval(reason))
+        return reason or "no reason given"
+    data = exc.data.get("result") if isinstance(exc.data, dict) else exc.data
+    if isinstance(exc, ContractCustomError) or (isinstance(data, str) and len(data) >= 10):
+        return describe_revert(data)
+    return str(exc.message or "no reason given").removeprefix("execution reverted: ")
 
 
 def _rpc_message(exc: Web3RPCError) -> str:

@@ -1,0 +1,55 @@
+"""Shared fixtures: chains (embedded, anvil, ganache started from node_modules on loopback) and an isolated home."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daisee.chain.compiler import find_project_root
+from daisee.chain.connect import Chain, connect
+from daisee.chain.nodes import LocalNode
+
+CHAIN_KINDS = ("embedded", "anvil", "ganache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keystores and other per-user state go to a fresh folder, never the real ~/.daisee."""
+    home = tmp_path_factory.mktemp("daisee-home")
+    monkeypatch.setenv("DAISEE_HOME", str(home))
+    monkeypatch.delenv("DAISEE_PASSWORD", raising=False)
+    monkeypatch.delenv("DAISEE_CHAIN", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return find_project_root(Path(__file__).parent)
+
+
+@pytest.fixture(scope="session")
+def anvil_node(project_root: Path) -> Iterator[LocalNode]:
+    with LocalNode("anvil", project_root=project_root) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def ganache_node(project_root: Path) -> Iterator[LocalNode]:
+    with LocalNode("ganache", project_root=project_root) as node:
+        yield node
+
+
+@pytest.fixture(params=CHAIN_KINDS)
+def any_chain(request: pytest.FixtureRequest) -> Chain:
+    """The same test on py-evm (embedded), anvil and ganache; nodes are shared by the session."""
+    if request.param == "embedded":
+        return connect("embedded")
+    node: LocalNode = request.getfixturevalue(f"{request.param}_node")
+    return connect(node.url)
+
+
+@pytest.fixture
+def embedded() -> Chain:
+    return connect("embedded")

@@ -1,0 +1,153 @@
+"""The loop's PMO role and meter registry, on py-evm, anvil and ganache."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from eth_utils import keccak, to_checksum_address
+
+from daisee.domain import AllocationKey, MeterKind
+from daisee.errors import DaiseeError
+from daisee.loop import Loop
+from tests.contract.conftest import LoopUnderTest
+
+METER_A = keccak(text="house-a")
+METER_B = keccak(text="house-b")
+GATEWAY = to_checksum_address("0x" + "a1" * 20)
+WALLET = to_checksum_address("0x" + "b2" * 20)
+
+
+def _logs(env: LoopUnderTest, event: str, receipt: dict) -> list:
+    return list(getattr(env.loop.contract.events, event)().process_receipt(receipt))
+
+
+def test_deployment_records_calendar_key_price_and_pmo(loop_env: LoopUnderTest) -> None:
+    config = loop_env.loop.config()
+    assert config.pmo == loop_env.pmo.address
+    assert config.interval_seconds == 900
+    assert config.key is AllocationKey.PRORATA
+    assert config.price_per_wh == 120
+    assert config.genesis == loop_env.genesis
+    assert config.genesis % 900 == 0
+
+
+def test_pmo_admits_a_meter_and_it_reads_back(loop_env: LoopUnderTest) -> None:
+    receipt = loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.PROSUMER)
+
+    [meter] = loop_env.loop.meters()
+    assert meter.meter_id == METER_A
+    assert meter.signer == GATEWAY
+    assert meter.payout == WALLET
+    assert meter.kind is MeterKind.PROSUMER
+    assert meter.active
+    [event] = _logs(loop_env, "MeterAdded", receipt)
+    assert event.args.meterId == METER_A
+    assert event.args.signer == GATEWAY
+    assert event.args.kind == MeterKind.PROSUMER
+
+
+def test_removed_meter_stays_listed_as_inactive(loop_env: LoopUnderTest) -> None:
+    loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    loop_env.loop.add_meter(METER_B, GATEWAY, WALLET, MeterKind.PRODUCER)
+
+    receipt = loop_env.loop.remove_meter(METER_A)
+
+    assert [m.meter_id for m in loop_env.loop.meters()] == [METER_B]
+    assert [(m.meter_id, m.active) for m in loop_env.loop.meters(include_removed=True)] == [
+        (METER_A, False),
+        (METER_B, True),
+    ]
+    assert loop_env.loop.contract.functions.activeMeterCount().call() == 1
+    assert [e.args.meterId for e in _logs(loop_env, "MeterRemoved", receipt)] == [METER_A]
+
+
+@pytest.mark.parametrize(
+    ("meter_id", "signer", "payout", "error"),
+    [
+        (bytes(32), GATEWAY, WALLET, "InvalidMeterId()"),
+        (METER_A, "0x" + "00" * 20, WALLET, "InvalidMeterAccount(account=0x0000000000000000000000000000000000000000)"),
+        (METER_A, GATEWAY, "0x" + "00" * 20, "InvalidMeterAccount(account=0x0000000000000000000000000000000000000000)"),
+    ],
+    ids=["zero-id", "zero-signer", "zero-payout"],
+)
+def test_rejects_meter_with_zero_id_or_account(
+    loop_env: LoopUnderTest, meter_id: bytes, signer: str, payout: str, error: str
+) -> None:
+    with pytest.raises(DaiseeError, match=re.escape(f"rejected by the contract: {error}")):
+        loop_env.loop.add_meter(meter_id, signer, payout, MeterKind.CONSUMER)
+    assert loop_env.loop.meters(include_removed=True) == []
+
+
+def test_rejects_reusing_a_meter_id_even_after_removal(loop_env: LoopUnderTest) -> None:
+    loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    loop_env.loop.remove_meter(METER_A)
+
+    with pytest.raises(DaiseeError, match=f"MeterAlreadyRegistered\\(meterId=0x{METER_A.hex()}\\)"):
+        loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    assert loop_env.loop.contract.functions.meterCount().call() == 1
+
+
+def test_rejects_removing_unknown_or_removed_meter(loop_env: LoopUnderTest) -> None:
+    with pytest.raises(DaiseeError, match=f"UnknownMeter\\(meterId=0x{METER_A.hex()}\\)"):
+        loop_env.loop.remove_meter(METER_A)
+    loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    loop_env.loop.remove_meter(METER_A)
+    with pytest.raises(DaiseeError, match=f"MeterNotActive\\(meterId=0x{METER_A.hex()}\\)"):
+        loop_env.loop.remove_meter(METER_A)
+
+
+def test_only_the_pmo_administers_meters(loop_env: LoopUnderTest) -> None:
+    outsider = loop_env.as_outsider()
+    expected = f"OwnableUnauthorizedAccount\\(account={loop_env.outsider.address}\\)"
+    with pytest.raises(DaiseeError, match=expected):
+        outsider.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    with pytest.raises(DaiseeError, match=expected):
+        outsider.remove_meter(METER_A)
+    assert loop_env.loop.meter(METER_A).active
+
+
+def test_pmo_role_moves_only_when_the_new_pmo_accepts(loop_env: LoopUnderTest) -> None:
+    f = loop_env.loop.contract.functions
+    loop_env.pmo.transact(f.transferOwnership(loop_env.outsider.address), "proposing a new PMO")
+    assert f.owner().call() == loop_env.pmo.address
+    assert f.pendingOwner().call() == loop_env.outsider.address
+
+    loop_env.outsider.transact(f.acceptOwnership(), "accepting the PMO role")
+
+    assert f.owner().call() == loop_env.outsider.address
+    with pytest.raises(DaiseeError, match="OwnableUnauthorizedAccount"):
+        loop_env.loop.add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+    Loop(loop_env.outsider, loop_env.loop.address).add_meter(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER)
+
+
+def test_intervals_follow_the_calendar(loop_env: LoopUnderTest) -> None:
+    f = loop_env.loop.contract.functions
+    genesis = loop_env.genesis
+    assert f.intervalAt(genesis).call() == 0
+    assert f.intervalAt(genesis + 899).call() == 0
+    assert f.intervalAt(genesis + 900).call() == 1
+    assert f.intervalAt(genesis + 10 * 900 + 1).call() == 10
+    latest = loop_env.chain.w3.eth.get_block("latest")["timestamp"]
+    assert f.currentInterval().call() == (latest - genesis) // 900
+
+
+def test_interval_before_genesis_reverts_with_the_times(loop_env: LoopUnderTest) -> None:
+    call = loop_env.loop.contract.functions.intervalAt(loop_env.genesis - 1)
+    with pytest.raises(DaiseeError, match=f"BeforeGenesis\\(timestamp={loop_env.genesis - 1}, genesis={loop_env.genesis}\\)"):
+        loop_env.pmo.transact(call, "reading the interval")
+
+
+@pytest.mark.parametrize("seconds", [59, 86_401])
+def test_rejects_interval_length_out_of_range(loop_env: LoopUnderTest, seconds: int) -> None:
+    with pytest.raises(DaiseeError, match=f"InvalidIntervalLength\\(intervalSeconds={seconds}\\)"):
+        loop_env.pmo.deploy("EnergyLoop", loop_env.pmo.address, 0, seconds, 0, 100)
+
+
+def test_meter_list_is_in_registration_order(loop_env: LoopUnderTest) -> None:
+    ids = [keccak(text=f"house-{i}") for i in range(5)]
+    for i, mid in enumerate(ids):
+        loop_env.loop.add_meter(mid, GATEWAY, WALLET, MeterKind(i % 3))
+    assert [m.meter_id for m in loop_env.loop.meters()] == ids
+    assert [m.kind for m in loop_env.loop.meters()] == [MeterKind(i % 3) for i in range(5)]
