@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from eth_utils import to_checksum_address
 
 from daisee.errors import DaiseeError
@@ -58,7 +59,7 @@ def _write_new(path: Path, keystore: dict[str, object]) -> None:
         json.dump(keystore, out)
 
 
-def _store(name: str, private_key: bytes | str, password: str) -> KeystoreEntry:
+def _store(name: str, private_key: bytes | HexStr, password: str) -> KeystoreEntry:
     if not password:
         raise DaiseeError("empty password: a keystore needs a password (set DAISEE_PASSWORD or answer the prompt)")
     path = _path(name)
@@ -72,7 +73,7 @@ def create_account(name: str, password: str) -> KeystoreEntry:
     return _store(name, Account.create().key, password)
 
 
-def import_account(name: str, private_key: str, password: str) -> KeystoreEntry:
+def import_account(name: str, private_key: HexStr, password: str) -> KeystoreEntry:
     """Store an existing private key (hex) encrypted under `name`."""
     try:
         Account.from_key(private_key)

@@ -119,7 +119,9 @@ def load_deployment(chain: Chain, folder: Path = DEPLOYMENTS_DIR) -> Deployment:
         data.pop("contracts", None)
         deployment = Deployment(**data)
     except FileNotFoundError:
-        raise DaiseeError(f"no loop deployed on chain {chain.chain_id} (no {path}): run `daisee deploy` first") from None
+        raise DaiseeError(
+            f"no loop deployed on chain {chain.chain_id} (no {path}): run `daisee deploy` first"
+        ) from None
     except (ValueError, TypeError):
         raise DaiseeError(f"{path} is not a deployment record: remove it and deploy again") from None
     if len(chain.w3.eth.get_code(chain.w3.to_checksum_address(deployment.address))) == 0:

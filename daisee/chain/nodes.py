@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from daisee.chain.compiler import find_project_root
 from daisee.errors import DaiseeError
 
 LOOPBACK = "127.0.0.1"
@@ -31,15 +32,18 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def find_node_binary(kind: str, project_root: Path | None = None) -> Path:
-    """The `anvil` or `ganache` executable: the project's node_modules first, then PATH."""
+    """The `anvil` or `ganache` executable: the daisee tree's node_modules, then PATH.
+
+    The tree is `project_root`, or found from the working directory (see {find_project_root}).
+    """
     if kind not in _INSTALL_HINT:
         raise DaiseeError(f"unknown node kind {kind!r}: use anvil or ganache")
-    roots = [project_root] if project_root else []
-    roots += [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]
-    for root in roots:
-        candidate = root / "node_modules" / ".bin" / kind
-        if candidate.is_file():
-            return candidate
+    try:
+        root = project_root or find_project_root()
+    except DaiseeError:
+        root = None
+    if root and (root / "node_modules" / ".bin" / kind).is_file():
+        return root / "node_modules" / ".bin" / kind
     on_path = shutil.which(kind)
     if on_path:
         return Path(on_path)

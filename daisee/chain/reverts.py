@@ -9,7 +9,6 @@ from eth_utils import function_signature_to_4byte_selector, is_hex_address, to_c
 
 from daisee.chain.artifacts import load_artifact
 
-
 _ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
 _PANIC = function_signature_to_4byte_selector("Panic(uint256)")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
+from eth_typing import HexStr
 from rich.table import Table
 
 from daisee.chain.accounts import create_account, import_account, keystore_dir, list_accounts
@@ -47,7 +49,7 @@ def new(name: str, password_file: Path | None, as_json: bool) -> None:
 )
 @_password_file
 @json_option
-def import_(name: str, key_file: click.utils.LazyFile | None, password_file: Path | None, as_json: bool) -> None:
+def import_(name: str, key_file: TextIO | None, password_file: Path | None, as_json: bool) -> None:
     """Encrypt an existing private key as NAME (the key is never echoed or stored in plaintext)."""
     if key_file is not None:
         private_key = key_file.read().strip()
@@ -55,7 +57,7 @@ def import_(name: str, key_file: click.utils.LazyFile | None, password_file: Pat
         private_key = click.prompt("Private key (hex)", hide_input=True, err=True)
     else:
         raise DaiseeError("no private key given: pass --key-file FILE (or '-' to read it from stdin)")
-    entry = import_account(name, private_key, password_for(name, password_file, confirm=True))
+    entry = import_account(name, HexStr(private_key), password_for(name, password_file, confirm=True))
     if as_json:
         print_json({"name": entry.name, "address": entry.address, "path": str(entry.path)})
     else:

@@ -29,7 +29,9 @@ def start(kind: str, host: str, port: int, block_time: float | None, chain_id: i
         console.print("development accounts (publicly known keys, for local use only):")
         for address in info.dev_accounts()[:3]:
             console.print(f"  {address}")
-        console.print(f"use it with [bold]--chain {kind if port == 8545 and host == LOOPBACK else node.url}[/]; Ctrl-C stops it")
+        console.print(
+            f"use it with [bold]--chain {kind if port == 8545 and host == LOOPBACK else node.url}[/]; Ctrl-C stops it"
+        )
         try:
             node.wait()
         except KeyboardInterrupt:

@@ -23,7 +23,9 @@ def compile_command(check: bool) -> None:
     if check:
         stale = stale_artifacts(artifacts)
         if stale:
-            raise DaiseeError(f"shipped artifacts are stale for {', '.join(stale)}: run `daisee compile` and commit them")
+            raise DaiseeError(
+                f"shipped artifacts are stale for {', '.join(stale)}: run `daisee compile` and commit them"
+            )
         console.print(f"artifacts up to date: {', '.join(sorted(artifacts))}")
         return
     for path in write_artifacts(artifacts):

@@ -14,8 +14,20 @@ from daisee.domain import AllocationKey, price_per_wh
 
 @click.command()
 @chain_options
-@click.option("--interval-seconds", type=click.IntRange(60, 86_400), default=900, show_default=True, help="Settlement interval (15 min in France).")
-@click.option("--key", type=click.Choice(["prorata", "static", "weighted"]), default="prorata", show_default=True, help="Allocation key.")
+@click.option(
+    "--interval-seconds",
+    type=click.IntRange(60, 86_400),
+    default=900,
+    show_default=True,
+    help="Settlement interval (15 min in France).",
+)
+@click.option(
+    "--key",
+    type=click.Choice(["prorata", "static", "weighted"]),
+    default="prorata",
+    show_default=True,
+    help="Allocation key.",
+)
 @click.option("--price", default="0.10", show_default=True, help="Price of locally shared energy, in currency per kWh.")
 @click.option("--genesis", type=int, help="Start of interval 0 (unix seconds); default: the current interval boundary.")
 @click.option("--force", is_flag=True, help="Replace an existing deployment record for this chain.")
@@ -47,10 +59,10 @@ def deploy(
         return
     console.print(f"loop deployed at [bold]{deployment.address}[/] on {chain.label}")
     console.print(f"  tx {deployment.tx_hash} in block {deployment.block}, gas {deployment.parameters['gas_used']:,}")
-    console.print(
-        f"  PMO {deployment.deployer}; interval {interval_seconds} s; key {key}; price {price} per kWh"
-    )
+    console.print(f"  PMO {deployment.deployer}; interval {interval_seconds} s; key {key}; price {price} per kWh")
     if path:
         console.print(f"  recorded in {path}")
     else:
-        console.print("  the embedded chain ends with this command, so nothing was recorded (use --chain anvil to keep a loop)")
+        console.print(
+            "  the embedded chain ends with this command, so nothing was recorded (use --chain anvil to keep a loop)"
+        )

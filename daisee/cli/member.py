@@ -15,7 +15,9 @@ from daisee.domain import MeterKind, address, meter_id
 from daisee.loop import Loop
 
 
-def _open_loop(chain_target: str, chain_id: int | None, account: str | None, password_file: Path | None, deployments_dir: Path) -> Loop:
+def _open_loop(
+    chain_target: str, chain_id: int | None, account: str | None, password_file: Path | None, deployments_dir: Path
+) -> Loop:
     chain = open_chain(chain_target, chain_id)
     deployment = load_deployment(chain, deployments_dir)
     return Loop(open_sender(chain, account, password_file), deployment.address)
@@ -35,12 +37,15 @@ def member() -> None:
 @json_option
 def add(meter: str, signer: str, payout: str | None, kind: str, as_json: bool, **chain_args: Any) -> None:
     """Admit METER: 0x + 64 hex digits, or a local label (hashed; never the PRM, ids are public)."""
+    mid, meter_kind = meter_id(meter), MeterKind.parse(kind)
+    signer, payout = address(signer, "--signer"), address(payout or signer, "--payout")
     loop = _open_loop(**chain_args)
-    mid = meter_id(meter)
-    receipt = loop.add_meter(mid, address(signer, "--signer"), address(payout or signer, "--payout"), MeterKind.parse(kind))
+    receipt = loop.add_meter(mid, signer, payout, meter_kind)
     info = loop.meter(mid)
     if as_json:
-        print_json({**info.as_json(), "tx_hash": receipt["transactionHash"].to_0x_hex(), "gas_used": receipt["gasUsed"]})
+        print_json(
+            {**info.as_json(), "tx_hash": receipt["transactionHash"].to_0x_hex(), "gas_used": receipt["gasUsed"]}
+        )
     else:
         console.print(f"meter 0x{mid.hex()} ({kind}) admitted, signer {info.signer}; gas {receipt['gasUsed']:,}")
 
@@ -50,9 +55,8 @@ def add(meter: str, signer: str, payout: str | None, kind: str, as_json: bool, *
 @chain_options
 def remove(meter: str, **chain_args: Any) -> None:
     """Remove METER for good; its history stays on-chain."""
-    loop = _open_loop(**chain_args)
     mid = meter_id(meter)
-    receipt = loop.remove_meter(mid)
+    receipt = _open_loop(**chain_args).remove_meter(mid)
     console.print(f"meter 0x{mid.hex()} removed; gas {receipt['gasUsed']:,}")
 
 

@@ -31,7 +31,10 @@ def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="embedded, anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL.",
         ),
         click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id."),
-        click.option("--account", help="Keystore account that signs (see `daisee account`); dev chains default to their first unlocked account."),
+        click.option(
+            "--account",
+            help="Keystore account that signs (see `daisee account`); dev chains default to their first account.",
+        ),
         click.option(
             "--password-file",
             type=click.Path(path_type=Path, dir_okay=False),

@@ -1,0 +1,25 @@
+# The two jobs of the README. Run them inside a virtual environment (python3 -m venv .venv && . .venv/bin/activate).
+PYTHON ?= python3
+
+.PHONY: demo install install-dev lint test
+
+## Install daisee and run the main job on the embedded chain.
+demo: install
+	daisee demo
+
+install:
+	$(PYTHON) -m pip install --quiet .
+
+## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev]).
+install-dev:
+	npm ci --no-audit --no-fund --loglevel=error
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+## Install the toolchain, lint, type-check and run the whole test suite.
+test: install-dev lint
+	$(PYTHON) -m pytest

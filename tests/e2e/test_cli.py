@@ -1,0 +1,246 @@
+"""The `daisee` commands end to end: what a PMO types, what it gets, and what is left on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from daisee import __version__
+from daisee.chain.compiler import SOLC_VERSION
+from daisee.chain.connect import connect
+from daisee.chain.nodes import LocalNode, free_port
+from daisee.chain.transact import Sender
+from daisee.cli import cli
+from tests.e2e.conftest import Daisee
+
+PASSWORD = {"DAISEE_PASSWORD": "correct horse battery staple"}
+
+
+def _all_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _all_commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def _one_line_error(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_version_names_daisee_and_the_pinned_solc(daisee: Daisee) -> None:
+    outcome = daisee("--version")
+    assert outcome.exit_code == 0
+    assert outcome.stdout.strip() == f"daisee {__version__} (solc {SOLC_VERSION}, evm shanghai)"
+
+
+@pytest.mark.parametrize("command", _all_commands(cli), ids=lambda c: " ".join(c) or "daisee")
+def test_every_command_has_help(daisee: Daisee, command: tuple[str, ...]) -> None:
+    outcome = daisee(*command, "--help")
+    assert outcome.exit_code == 0
+    assert "Usage: " in outcome.stdout
+    assert len(outcome.stdout.splitlines()) > 3
+
+
+def test_demo_deploys_and_admits_households_on_the_embedded_chain(daisee: Daisee, tmp_path: Path) -> None:
+    outcome = daisee("demo", "--households", "5", "--seed", "7", "--json", "out.json")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "5 active meters read back from the contract" in outcome.stdout
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert [m["id"] for m in result["members"]] == [f"house-0{i}" for i in range(1, 6)]
+    assert [m["kind"] for m in result["members"]] == ["producer", "consumer", "prosumer", "producer", "consumer"]
+    assert all(m["active"] for m in result["members"])
+    assert not (tmp_path / "deployments").exists()
+
+
+def test_demo_is_deterministic_by_seed(daisee: Daisee, tmp_path: Path) -> None:
+    for name in ("a.json", "b.json"):
+        assert daisee("demo", "--households", "3", "--seed", "42", "--json", name).exit_code == 0
+    first, second = (json.loads((tmp_path / n).read_text())["members"] for n in ("a.json", "b.json"))
+    assert first == second
+
+
+def test_deploy_records_the_loop_and_refuses_to_overwrite_it(daisee: Daisee, anvil_node: LocalNode) -> None:
+    first = daisee("deploy", "--chain", anvil_node.url, "--interval-seconds", "600", "--price", "0.125", "--json")
+    assert first.exit_code == 0, first.stderr
+    record_path = Path("deployments/31337.json")
+    record = json.loads(record_path.read_text())
+    assert record["chain_id"] == 31337
+    assert record["contracts"]["EnergyLoop"] == first.json()["address"]
+    assert record["parameters"] | {"genesis": 0} == {
+        "genesis": 0,
+        "interval_seconds": 600,
+        "key": "prorata",
+        "price_per_wh": 125,
+        "price_per_kwh": "0.125",
+        "gas_used": record["parameters"]["gas_used"],
+    }
+
+    again = daisee("deploy", "--chain", anvil_node.url)
+    assert again.exit_code == 1
+    assert "already recorded for chain 31337" in _one_line_error(again.stderr)
+    assert json.loads(record_path.read_text()) == record
+
+    forced = daisee("deploy", "--chain", anvil_node.url, "--force", "--json")
+    assert forced.exit_code == 0
+    assert json.loads(record_path.read_text())["address"] == forced.json()["address"] != record["address"]
+
+
+def test_pmo_adds_lists_and_removes_members(daisee: Daisee, anvil_node: LocalNode) -> None:
+    chain = ("--chain", anvil_node.url)
+    assert daisee("deploy", *chain).exit_code == 0
+    signer = "0x" + "ab" * 20
+    added = daisee("member", "add", "house-1", "--signer", signer, "--kind", "prosumer", *chain, "--json")
+    assert added.exit_code == 0, added.stderr
+    assert added.json()["payout"] == added.json()["signer"]
+    assert daisee("member", "add", "house-2", "--signer", signer, "--kind", "producer", *chain).exit_code == 0
+
+    assert daisee("member", "remove", "house-1", *chain).exit_code == 0
+
+    active = daisee("member", "list", *chain, "--json").json()
+    everything = daisee("member", "list", "--all", *chain, "--json").json()
+    assert [m["kind"] for m in active] == ["producer"]
+    assert [(m["kind"], m["active"]) for m in everything] == [("prosumer", False), ("producer", True)]
+    assert everything[0]["meter_id"] == added.json()["meter_id"]
+
+
+def test_deploy_signs_locally_with_a_keystore_account(daisee: Daisee, anvil_node: LocalNode) -> None:
+    created = daisee("account", "new", "pmo", "--json", env=PASSWORD)
+    assert created.exit_code == 0, created.stderr
+    pmo = created.json()["address"]
+    funder = Sender.dev(connect(anvil_node.url), 3)
+    funder.chain.w3.eth.send_transaction({"from": funder.address, "to": pmo, "value": 10**18})
+
+    outcome = daisee("deploy", "--chain", anvil_node.url, "--account", "pmo", "--json", env=PASSWORD)
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.json()["deployer"] == pmo
+    assert daisee("member", "add", "h", "--signer", pmo, "--kind", "consumer", "--chain", anvil_node.url).exit_code == 1
+
+
+def test_account_import_and_list(daisee: Daisee, tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\n")
+
+    imported = daisee("account", "import", "gateway", "--key-file", str(key_file), "--json", env=PASSWORD)
+
+    assert imported.exit_code == 0, imported.stderr
+    assert imported.json()["address"] == "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+    listed = daisee("account", "list", "--json").json()
+    assert [(a["name"], a["address"]) for a in listed] == [("gateway", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")]
+    assert "4c0883a6" not in Path(listed[0]["path"]).read_text()
+
+
+# --- bad input: one line naming the cause and the fix, exit code 1, nothing half-written ---
+
+
+def test_unreachable_rpc(daisee: Daisee) -> None:
+    outcome = daisee("deploy", "--chain", f"http://127.0.0.1:{free_port()}")
+    assert outcome.exit_code == 1
+    assert "cannot reach the RPC node at http://127.0.0.1:" in _one_line_error(outcome.stderr)
+    assert not Path("deployments").exists()
+
+
+def test_unreachable_named_anvil_says_how_to_start_one(daisee: Daisee, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("daisee.chain.connect.DEFAULT_RPC_URL", f"http://127.0.0.1:{free_port()}")
+    outcome = daisee("member", "list", "--chain", "anvil")
+    assert "start one with `daisee chain start`" in _one_line_error(outcome.stderr)
+
+
+def test_wrong_chain_id(daisee: Daisee, anvil_node: LocalNode) -> None:
+    outcome = daisee("deploy", "--chain", anvil_node.url, "--chain-id", "246")
+    assert outcome.exit_code == 1
+    assert "has chain id 31337, expected 246" in _one_line_error(outcome.stderr)
+    assert not Path("deployments").exists()
+
+
+def test_missing_anvil_names_the_install_command(daisee: Daisee, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("daisee.chain.nodes.find_project_root", lambda: tmp_path)  # a machine without node_modules
+    monkeypatch.setenv("PATH", str(tmp_path))
+    outcome = daisee("chain", "start", "--port", str(free_port()))
+    assert outcome.exit_code == 1
+    assert "anvil not found: run `npm ci`" in _one_line_error(outcome.stderr)
+
+
+def test_wrong_keystore_password(daisee: Daisee, anvil_node: LocalNode) -> None:
+    assert daisee("account", "new", "pmo", env=PASSWORD).exit_code == 0
+    outcome = daisee("deploy", "--chain", anvil_node.url, "--account", "pmo", env={"DAISEE_PASSWORD": "guess"})
+    assert outcome.exit_code == 1
+    assert "wrong password for account 'pmo'" in _one_line_error(outcome.stderr)
+    assert not Path("deployments").exists()
+
+
+def test_missing_password_without_a_terminal(daisee: Daisee) -> None:
+    outcome = daisee("account", "new", "pmo")
+    assert outcome.exit_code == 1
+    assert "set DAISEE_PASSWORD or pass --password-file" in _one_line_error(outcome.stderr)
+
+
+def test_account_without_funds_leaves_no_record(daisee: Daisee, anvil_node: LocalNode) -> None:
+    assert daisee("account", "new", "broke", env=PASSWORD).exit_code == 0
+    outcome = daisee("deploy", "--chain", anvil_node.url, "--account", "broke", env=PASSWORD)
+    assert outcome.exit_code == 1
+    assert re.search(r"account 0x[0-9a-fA-F]{40} .*fund it", _one_line_error(outcome.stderr))
+    assert not Path("deployments/31337.json").exists()
+
+
+def test_unknown_deployment(daisee: Daisee, anvil_node: LocalNode) -> None:
+    outcome = daisee("member", "list", "--chain", anvil_node.url)
+    assert outcome.exit_code == 1
+    assert "no loop deployed on chain 31337" in _one_line_error(outcome.stderr)
+
+
+def test_deployment_whose_chain_was_reset(daisee: Daisee, project_root: Path) -> None:
+    with LocalNode("anvil", project_root=project_root) as node:
+        assert daisee("deploy", "--chain", node.url).exit_code == 0
+    with LocalNode("anvil", port=node.port, project_root=project_root):
+        outcome = daisee("member", "list", "--chain", node.url)
+    assert "was the node reset?" in _one_line_error(outcome.stderr)
+
+
+def test_embedded_chain_keeps_no_deployment(daisee: Daisee) -> None:
+    outcome = daisee("member", "list")
+    assert outcome.exit_code == 1
+    assert "embedded chain lives only inside one command" in _one_line_error(outcome.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["deploy", "--price", "0.1234"], "price 0.1234 per kWh is not a whole number of ledger units"),
+        (["deploy", "--chain", "mainnet-please"], "unknown chain 'mainnet-please'"),
+        (["member", "add", "0x12", "--signer", "0x" + "ab" * 20, "--kind", "consumer"], "meter id '0x12'"),
+    ],
+    ids=["price", "chain", "meter-id"],
+)
+def test_bad_values_are_named(daisee: Daisee, args: list[str], message: str) -> None:
+    outcome = daisee(*args)
+    assert outcome.exit_code == 1
+    assert message in _one_line_error(outcome.stderr)
+
+
+def test_installed_command_prints_no_traceback_for_a_user_mistake(tmp_path: Path) -> None:
+    daisee_bin = Path(sys.executable).with_name("daisee")
+    result = subprocess.run(
+        [str(daisee_bin), "deploy", "--chain", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: cannot reach the RPC node")
