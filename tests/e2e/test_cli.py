@@ -166,7 +166,9 @@ def test_wrong_chain_id(daisee: Daisee, anvil_node: LocalNode) -> None:
     assert not Path("deployments").exists()
 
 
-def test_missing_anvil_names_the_install_command(daisee: Daisee, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_anvil_names_the_install_command(
+    daisee: Daisee, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr("daisee.chain.nodes.find_project_root", lambda: tmp_path)  # a machine without node_modules
     monkeypatch.setenv("PATH", str(tmp_path))
     outcome = daisee("chain", "start", "--port", str(free_port()))
