@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from enum import IntEnum
+from fractions import Fraction
 
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
 
 from daisee.errors import DaiseeError
 
 # The ledger counts money in millionths of the currency unit (as EURC and most euro tokens do).
 LEDGER_DECIMALS = 6
+_MAX_PRICE_EXPONENT = 30  # prices are between 1e-30 and 1e30 per kWh; beyond, a typo
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
@@ -65,11 +67,16 @@ def meter_id(text: str) -> bytes:
 def price_per_wh(price_per_kwh: str | Decimal) -> int:
     """Convert a price in currency per kWh (e.g. "0.12") to ledger units per Wh, exactly."""
     try:
-        price = Decimal(price_per_kwh)
-    except InvalidOperation:
-        raise DaiseeError(f"price {price_per_kwh!r} is not a number: give currency per kWh, e.g. 0.12") from None
+        decimal = Decimal(price_per_kwh)
+    except DecimalException:
+        decimal = Decimal("NaN")
+    if not decimal.is_finite() or abs(decimal.adjusted()) > _MAX_PRICE_EXPONENT:
+        raise DaiseeError(f"price {price_per_kwh!r} is not a plain number: give currency per kWh, e.g. 0.12")
+    price = Fraction(decimal)
+    if price < 0:
+        raise DaiseeError(f"price {price_per_kwh} per kWh is negative: give a price of zero or more")
     units = price * 10**LEDGER_DECIMALS / 1000
-    if not price.is_finite() or price < 0 or units != units.to_integral_value():
+    if units.denominator != 1:
         raise DaiseeError(
             f"price {price_per_kwh} per kWh is not a whole number of ledger units per Wh: "
             f"use at most {LEDGER_DECIMALS - 3} decimals (e.g. 0.125)"
@@ -86,4 +93,7 @@ def address(text: str, what: str = "address") -> str:
     """`text` as a checksummed Ethereum address; `what` names the input in the error."""
     if not is_address(text):
         raise DaiseeError(f"{what} {text!r} is not an Ethereum address: give 0x + 40 hex digits")
+    body = text[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(text):
+        raise DaiseeError(f"{what} {text} has a wrong EIP-55 checksum (a typo?): check it, or give it in lowercase")
     return str(to_checksum_address(text))

@@ -51,6 +51,7 @@ def _path(name: str) -> Path:
 def _write_new(path: Path, keystore: dict[str, object]) -> None:
     """Create `path` readable by its owner only; never overwrite an existing keystore."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -63,6 +64,8 @@ def _store(name: str, private_key: bytes | HexStr, password: str) -> KeystoreEnt
     if not password:
         raise DaiseeError("empty password: a keystore needs a password (set DAISEE_PASSWORD or answer the prompt)")
     path = _path(name)
+    if path.exists():  # checked again atomically on write; this spares a slow scrypt
+        raise DaiseeError(f"an account named {name!r} already exists ({path}): choose another name")
     keystore = Account.encrypt(private_key, password)
     _write_new(path, keystore)
     return KeystoreEntry(name, Account.from_key(private_key).address, path)
@@ -87,10 +90,10 @@ def list_accounts() -> list[KeystoreEntry]:
     entries = []
     for path in sorted(keystore_dir().glob("*.json")):
         try:
-            address = json.loads(path.read_text())["address"]
-        except (ValueError, KeyError, OSError):
+            address = to_checksum_address(json.loads(path.read_text())["address"])
+        except (ValueError, KeyError, TypeError, OSError):
             continue  # not a keystore
-        entries.append(KeystoreEntry(path.stem, to_checksum_address(address), path))
+        entries.append(KeystoreEntry(path.stem, address, path))
     return entries
 
 
@@ -115,8 +118,10 @@ def read_password(password_file: Path | None) -> str | None:
     """The password from `password_file` (first line) or `$DAISEE_PASSWORD`; None if neither is set."""
     if password_file is not None:
         try:
-            lines = password_file.read_text().splitlines()
+            lines = password_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise DaiseeError(f"cannot read the password file {password_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise DaiseeError(f"the password file {password_file} is not UTF-8 text: save it as UTF-8") from None
         return lines[0] if lines else ""
     return os.environ.get(PASSWORD_ENV)

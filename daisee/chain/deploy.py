@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
 from daisee import __version__
@@ -118,13 +119,14 @@ def load_deployment(chain: Chain, folder: Path = DEPLOYMENTS_DIR) -> Deployment:
         data = json.loads(path.read_text())
         data.pop("contracts", None)
         deployment = Deployment(**data)
+        address = to_checksum_address(deployment.address)
     except FileNotFoundError:
         raise DaiseeError(
             f"no loop deployed on chain {chain.chain_id} (no {path}): run `daisee deploy` first"
         ) from None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         raise DaiseeError(f"{path} is not a deployment record: remove it and deploy again") from None
-    if len(chain.w3.eth.get_code(chain.w3.to_checksum_address(deployment.address))) == 0:
+    if len(chain.w3.eth.get_code(address)) == 0:
         raise DaiseeError(
             f"no contract at {deployment.address} on chain {chain.chain_id} (was the node reset?): "
             "deploy again with `daisee deploy --force`"

@@ -112,6 +112,7 @@ class LocalNode:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode(errors="replace").strip() if self._process.stderr else ""
+                self.stop()
                 last = err.splitlines()[-1] if err else f"exit code {self._process.returncode}"
                 raise DaiseeError(f"{self.kind} stopped at start-up ({last}): is port {self.port} free?")
             if rpc_answers(self.url, timeout=0.5):
@@ -127,14 +128,15 @@ class LocalNode:
 
     def stop(self) -> None:
         """Stop the node (terminate, then kill after 10 s)."""
-        if self._process is None or self._process.poll() is not None:
+        if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         if self._process.stderr:
             self._process.stderr.close()
 
