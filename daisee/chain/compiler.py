@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def install_adapter(project_root: Path, destination: Path | None = None) -> Path
     """Write an executable `solc-v<version>` shim that runs solc-js through the adapter.
 
     By default it goes into py-solc-x's install folder, where py-solc-x and brownie look for
-    compilers, so both compile offline. A native solc already there is left alone.
+    compilers, so both compile offline. It refuses to replace a native solc.
     """
     solcjs_package = project_root / "node_modules" / "solc" / "package.json"
     if not solcjs_package.is_file():
@@ -101,11 +102,14 @@ def install_adapter(project_root: Path, destination: Path | None = None) -> Path
         raise DaiseeError("node is not on PATH: install Node.js (18 or newer) to compile with solc-js")
     adapter = resources.files("daisee.chain").joinpath("solc_adapter.js")
     target = destination or solcx.get_solcx_install_folder() / f"solc-v{SOLC_VERSION}"
+    if target.exists() and not _is_adapter_shim(target):
+        raise DaiseeError(f"{target} is a native solc: daisee uses it as it is, no adapter needed")
     target.parent.mkdir(parents=True, exist_ok=True)
     shim = (
         "#!/bin/sh\n"
         f"# {ADAPTER_MARKER}: solc {SOLC_VERSION} from {project_root}/node_modules\n"
-        f"DAISEE_SOLCJS_ROOT='{project_root}' exec '{node}' '{adapter}' \"$@\"\n"
+        f"DAISEE_SOLCJS_ROOT={shlex.quote(str(project_root))} exec {shlex.quote(node)} "
+        f'{shlex.quote(str(adapter))} "$@"\n'
     )
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(shim)
@@ -150,6 +154,26 @@ def standard_input(project_root: Path) -> dict[str, Any]:
     }
 
 
+def _first_error(exc: SolcError) -> str:
+    """`contracts/X.sol:12:5: ParserError: Expected ';'…` for the first error solc reported."""
+    for error in getattr(exc, "error_dict", None) or []:
+        if error.get("severity") == "error":
+            where = error.get("sourceLocation") or {}
+            location = f"{where['file']}:{_line_col(where)}: " if where.get("file") else ""
+            return f"{location}{error.get('type', 'Error')}: {error.get('message', '')}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "unknown error"
+
+
+def _line_col(where: dict[str, Any]) -> str:
+    """Byte offset to line:column, read from the source file (solc reports offsets only)."""
+    path = Path(where["file"])
+    if not path.is_file():
+        return str(where.get("start", "?"))
+    head = path.read_bytes()[: int(where.get("start", 0))].decode(errors="replace")
+    return f"{head.count(chr(10)) + 1}:{len(head) - head.rfind(chr(10))}"
+
+
 def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> dict[str, dict[str, Any]]:
     """Compile `contracts/` and return one artifact per deployable contract, keyed by name."""
     compiler = compiler or find_compiler(project_root)
@@ -161,8 +185,7 @@ def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> d
             allow_paths=[project_root],
         )
     except SolcError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
-        raise DaiseeError(f"solc {compiler.version} failed: {first_line} (fix the contract and compile again)") from exc
+        raise DaiseeError(f"solc {compiler.version} failed: {_first_error(exc)} (fix it and compile again)") from exc
     artifacts: dict[str, dict[str, Any]] = {}
     for source, contracts in output["contracts"].items():
         for name, data in contracts.items():

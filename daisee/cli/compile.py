@@ -15,18 +15,22 @@ from daisee.errors import DaiseeError
 @click.command("compile")
 @click.option("--check", is_flag=True, help="Do not write; fail if the shipped artifacts differ from the sources.")
 def compile_command(check: bool) -> None:
-    """Compile contracts/ with the pinned solc (native if installed, else solc-js from node_modules)."""
+    """Compile contracts/ into daisee/artifacts/ of the source tree.
+
+    The pinned solc is used: a native one if installed, else solc-js from node_modules.
+    """
     root = find_project_root()
     compiler = find_compiler(root)
     console.print(f"solc {compiler.version} ({compiler.kind}), evm {EVM_VERSION}: compiling {root / 'contracts'}")
     artifacts = compile_contracts(root, compiler)
+    folder = root / "daisee" / "artifacts"
     if check:
-        stale = stale_artifacts(artifacts)
+        stale = stale_artifacts(artifacts, folder)
         if stale:
             raise DaiseeError(
                 f"shipped artifacts are stale for {', '.join(stale)}: run `daisee compile` and commit them"
             )
         console.print(f"artifacts up to date: {', '.join(sorted(artifacts))}")
         return
-    for path in write_artifacts(artifacts):
+    for path in write_artifacts(artifacts, folder):
         console.print(f"wrote {os.path.relpath(path)}")
