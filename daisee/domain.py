@@ -49,6 +49,25 @@ class AllocationKey(IntEnum):
             raise DaiseeError(f"unknown allocation key {text!r}: use prorata, static or weighted") from None
 
 
+class RejectReason(IntEnum):
+    """Why the loop skipped a signed reading; mirrors `IEnergyLoop.RejectReason`, checked in this order."""
+
+    UNKNOWN_METER = 0  # no meter registered under this id
+    BAD_SIGNATURE = 1  # not signed by the meter's current signer for this loop and chain
+    METER_INACTIVE = 2  # the PMO removed the meter
+    STALE_INTERVAL = 3  # not after the meter's last accepted interval (a replay, or out of order)
+    FUTURE_INTERVAL = 4  # the interval has not ended yet
+    INTERVAL_FINALIZED = 5  # the interval is closed; the energy flows into the meter's next reading
+    SETTLEMENT_BACKLOG = 6  # more than two intervals ahead of settlement; send it again after `settle`
+    INDEX_DECREASED = 7  # an index below the meter's last one (reset or swap: the PMO must act)
+    INDEX_OVERFLOW = 8  # a jump larger than MAX_DELTA_WH in one interval
+
+
+SHARE_DENOMINATOR = 10_000  # static-key shares are in basis points
+MAX_DELTA_WH = 2**48 - 1  # largest energy one meter may report in one interval
+SETTLEMENT_LAG = 2  # a meter may report at most this many intervals past the last settled one
+
+
 def meter_id(text: str) -> bytes:
     """A pseudonymous 32-byte meter id: `0x` + 64 hex digits as given, or the keccak-256 of a label.
 

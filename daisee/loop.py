@@ -1,17 +1,51 @@
-"""Client for a deployed EnergyLoop: its configuration and its meter registry."""
+"""Client for a deployed EnergyLoop: registry, terms, readings, finalization, settlement and balances."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3.contract import Contract
-from web3.types import TxReceipt
+from web3.logs import DISCARD
+from web3.types import EventData, TxReceipt
 
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.deploy import LOOP_CONTRACT
 from daisee.chain.transact import Sender
-from daisee.domain import AllocationKey, MeterKind
+from daisee.domain import AllocationKey, MeterKind, RejectReason
+from daisee.readings import LoopDomain, SignedReading
+
+REGISTRATION_BATCH = 50  # meters admitted per transaction
+READING_BATCH = 100  # signed readings per transaction
+SETTLEMENT_STEPS = 200  # meter-sides settled per transaction
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """A meter to admit."""
+
+    meter_id: bytes
+    signer: str
+    payout: str
+    kind: MeterKind
+    share: int = 0  # static key, basis points
+    weight: int = 1  # weighted key
+    import_wh: int = 0  # indices on the day it joins
+    export_wh: int = 0
+
+    def as_call_arg(self) -> tuple[object, ...]:
+        return (
+            self.meter_id,
+            self.signer,
+            self.payout,
+            int(self.kind),
+            self.share,
+            self.weight,
+            self.import_wh,
+            self.export_wh,
+        )
 
 
 @dataclass(frozen=True)
@@ -23,6 +57,11 @@ class MeterInfo:
     payout: ChecksumAddress
     kind: MeterKind
     active: bool
+    share: int
+    weight: int
+    next_interval: int
+    import_wh: int
+    export_wh: int
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -36,17 +75,53 @@ class MeterInfo:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """The loop's calendar and pricing."""
+    """The loop's calendar, ledger and current terms."""
 
     pmo: ChecksumAddress
+    treasury: ChecksumAddress
+    settlement_token: ChecksumAddress
     genesis: int
     interval_seconds: int
+    grace_seconds: int
     key: AllocationKey
     price_per_wh: int
 
 
+@dataclass(frozen=True)
+class SubmitResult:
+    """What the loop did with one batch of readings."""
+
+    receipt: TxReceipt
+    accepted: list[tuple[bytes, int]]
+    rejected: list[tuple[bytes, int, RejectReason]]
+
+
+@dataclass
+class MemberResult:
+    """One meter's settled interval, read back from the settlement events."""
+
+    consumed: int = 0
+    allocated: int = 0
+    cost: int = 0
+    produced: int = 0
+    sold: int = 0
+    revenue: int = 0
+
+
+@dataclass
+class SettleResult:
+    """The transactions that settled one interval."""
+
+    interval: int
+    receipts: list[TxReceipt] = field(default_factory=list)
+
+    @property
+    def gas_used(self) -> int:
+        return sum(int(r["gasUsed"]) for r in self.receipts)
+
+
 class Loop:
-    """A deployed loop, driven by `sender` (the PMO for admin calls)."""
+    """A deployed loop, driven by `sender` (the PMO for admin calls; anyone for the rest)."""
 
     def __init__(self, sender: Sender, address: str) -> None:
         self.sender = sender
@@ -54,40 +129,181 @@ class Loop:
         self.contract: Contract = w3.eth.contract(
             address=w3.to_checksum_address(address), abi=load_artifact(LOOP_CONTRACT)["abi"]
         )
+        self.domain = LoopDomain(sender.chain.chain_id, self.contract.address)
 
     @property
     def address(self) -> ChecksumAddress:
         return self.contract.address
 
+    def as_sender(self, sender: Sender) -> Loop:
+        """The same loop, driven by another account."""
+        return Loop(sender, self.address)
+
+    # ---------------------------------------------------------------- PMO
+
     def config(self) -> LoopConfig:
         f = self.contract.functions
+        terms = f.termsAt(f.nextIntervalToSettle().call()).call()
         return LoopConfig(
             pmo=f.owner().call(),
+            treasury=f.treasury().call(),
+            settlement_token=f.settlementToken().call(),
             genesis=f.genesis().call(),
             interval_seconds=f.intervalSeconds().call(),
-            key=AllocationKey(f.allocationKey().call()),
-            price_per_wh=f.pricePerWh().call(),
+            grace_seconds=f.graceSeconds().call(),
+            key=AllocationKey(terms[0]),
+            price_per_wh=terms[1],
         )
 
-    def add_meter(self, meter_id: bytes, signer: str, payout: str, kind: MeterKind) -> TxReceipt:
-        """Admit a meter (PMO only)."""
+    def add_meters(self, meters: Sequence[MeterSpec]) -> list[TxReceipt]:
+        """Admit meters (PMO only), in batches of REGISTRATION_BATCH."""
+        receipts = []
+        for start in range(0, len(meters), REGISTRATION_BATCH):
+            chunk = meters[start : start + REGISTRATION_BATCH]
+            call = self.contract.functions.addMeters([m.as_call_arg() for m in chunk])
+            what = f"adding meter 0x{chunk[0].meter_id.hex()}" if len(chunk) == 1 else f"adding {len(chunk)} meters"
+            receipts.append(self.sender.transact(call, what))
+        return receipts
+
+    def add_meter(self, meter_id: bytes, signer: str, payout: str, kind: MeterKind, **options: int) -> TxReceipt:
+        """Admit one meter (PMO only); `options` are MeterSpec's share, weight, import_wh, export_wh."""
         w3 = self.sender.chain.w3
-        call = self.contract.functions.addMeter(
-            meter_id, w3.to_checksum_address(signer), w3.to_checksum_address(payout), int(kind)
-        )
-        return self.sender.transact(call, f"adding meter 0x{meter_id.hex()}")
+        spec = MeterSpec(meter_id, w3.to_checksum_address(signer), w3.to_checksum_address(payout), kind, **options)
+        return self.add_meters([spec])[0]
 
     def remove_meter(self, meter_id: bytes) -> TxReceipt:
         """Remove a meter for good (PMO only)."""
         return self.sender.transact(self.contract.functions.removeMeter(meter_id), f"removing meter 0x{meter_id.hex()}")
 
+    def rotate_signer(self, meter_id: bytes, new_signer: str) -> TxReceipt:
+        """Replace a meter's gateway key (PMO only)."""
+        call = self.contract.functions.rotateSigner(meter_id, self.sender.chain.w3.to_checksum_address(new_signer))
+        return self.sender.transact(call, f"rotating the signer of meter 0x{meter_id.hex()}")
+
+    def schedule_terms(self, key: AllocationKey, price_per_wh: int, from_interval: int) -> TxReceipt:
+        """Set key and price for intervals from `from_interval` on (PMO only)."""
+        call = self.contract.functions.scheduleTerms(int(key), price_per_wh, from_interval)
+        return self.sender.transact(call, f"scheduling terms from interval {from_interval}")
+
+    def set_coefficients(self, coefficients: dict[bytes, tuple[int, int]]) -> TxReceipt:
+        """Set meters' (share, weight) for the scheduled terms (PMO only)."""
+        ids = list(coefficients)
+        call = self.contract.functions.setCoefficients(
+            ids, [coefficients[i][0] for i in ids], [coefficients[i][1] for i in ids]
+        )
+        return self.sender.transact(call, f"setting the coefficients of {len(ids)} meters")
+
+    def pause_readings(self) -> TxReceipt:
+        return self.sender.transact(self.contract.functions.pauseReadings(), "pausing readings")
+
+    def unpause_readings(self) -> TxReceipt:
+        return self.sender.transact(self.contract.functions.unpauseReadings(), "resuming readings")
+
+    # ---------------------------------------------------------------- readings
+
+    def submit(self, readings: Sequence[SignedReading]) -> SubmitResult:
+        """Send one batch of signed readings; reports which were accepted and why others were not."""
+        call = self.contract.functions.submitReadings([r.as_call_arg() for r in readings])
+        receipt = self.sender.transact(call, f"submitting {len(readings)} readings")
+        events = self.contract.events
+        accepted = [
+            (e["args"]["meterId"], e["args"]["interval"])
+            for e in events.ReadingAccepted().process_receipt(receipt, errors=DISCARD)
+        ]
+        rejected = [
+            (e["args"]["meterId"], e["args"]["interval"], RejectReason(e["args"]["reason"]))
+            for e in events.ReadingRejected().process_receipt(receipt, errors=DISCARD)
+        ]
+        return SubmitResult(receipt, accepted, rejected)
+
+    def submit_all(self, readings: Sequence[SignedReading]) -> list[SubmitResult]:
+        """Send readings in batches of READING_BATCH."""
+        return [self.submit(readings[i : i + READING_BATCH]) for i in range(0, len(readings), READING_BATCH)]
+
+    # ---------------------------------------------------------------- intervals
+
+    def finalize(self, interval: int) -> TxReceipt:
+        """Close `interval` (anyone, once every meter reported or the grace period passed)."""
+        return self.sender.transact(self.contract.functions.finalize(interval), f"finalizing interval {interval}")
+
+    def settle(self, max_steps: int = SETTLEMENT_STEPS) -> SettleResult:
+        """Settle the next finalized interval completely, `max_steps` meter-sides per transaction."""
+        interval = self.contract.functions.nextIntervalToSettle().call()
+        result = SettleResult(interval)
+        while True:
+            receipt = self.sender.transact(self.contract.functions.settle(max_steps), f"settling interval {interval}")
+            result.receipts.append(receipt)
+            if self.events("IntervalSettled", receipt):
+                return result
+
+    def next_to_finalize(self) -> int:
+        return int(self.contract.functions.nextIntervalToFinalize().call())
+
+    def next_to_settle(self) -> int:
+        return int(self.contract.functions.nextIntervalToSettle().call())
+
+    def current_interval(self) -> int:
+        return int(self.contract.functions.currentInterval().call())
+
+    def results(self, receipts: Iterable[TxReceipt]) -> dict[int, dict[bytes, MemberResult]]:
+        """Per interval and meter, what the settlement events in `receipts` say."""
+        found: dict[int, dict[bytes, MemberResult]] = {}
+        for receipt in receipts:
+            for e in self.events("ConsumptionSettled", receipt):
+                member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
+                member.consumed, member.allocated, member.cost = (
+                    e["args"]["consumedWh"],
+                    e["args"]["allocatedWh"],
+                    e["args"]["cost"],
+                )
+            for e in self.events("ProductionSettled", receipt):
+                member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
+                member.produced, member.sold, member.revenue = (
+                    e["args"]["producedWh"],
+                    e["args"]["soldWh"],
+                    e["args"]["revenue"],
+                )
+        return found
+
+    # ---------------------------------------------------------------- reads
+
+    def events(self, name: str, receipt: TxReceipt) -> tuple[EventData, ...]:
+        """The loop's `name` events in `receipt` (other contracts' logs are skipped)."""
+        return tuple(getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD))
+
     def meter(self, meter_id: bytes) -> MeterInfo:
-        signer, kind, active, payout = self.contract.functions.meter(meter_id).call()
-        return MeterInfo(meter_id, signer, payout, MeterKind(kind), active)
+        m = self.contract.functions.meter(meter_id).call()
+        return MeterInfo(
+            meter_id=meter_id,
+            signer=m[0],
+            payout=m[1],
+            kind=MeterKind(m[2]),
+            active=m[3],
+            share=m[4],
+            weight=m[5],
+            next_interval=m[9],
+            import_wh=m[10],
+            export_wh=m[11],
+        )
+
+    def meter_ids(self) -> list[bytes]:
+        f = self.contract.functions
+        return [bytes(f.meterIdAt(i).call()) for i in range(f.meterCount().call())]
 
     def meters(self, *, include_removed: bool = False) -> list[MeterInfo]:
         """Every registered meter in registration order; removed ones only if asked."""
-        f = self.contract.functions
-        ids = [f.meterIdAt(i).call() for i in range(f.meterCount().call())]
-        found = [self.meter(meter_id) for meter_id in ids]
+        found = [self.meter(meter_id) for meter_id in self.meter_ids()]
         return [m for m in found if m.active or include_removed]
+
+    def tokens(self, account: str) -> tuple[int, int, int]:
+        """`account`'s energy tokens: (produced, consumed, self-consumed) Wh."""
+        f = self.contract.functions
+        produced, consumed, self_consumed = f.balanceOfBatch([account] * 3, [0, 1, 2]).call()
+        return int(produced), int(consumed), int(self_consumed)
+
+    def ledger_balance(self, account: str) -> int:
+        return int(self.contract.functions.ledgerBalance(account).call())
+
+
+def tx_hash(receipt: TxReceipt) -> str:
+    return HexBytes(receipt["transactionHash"]).to_0x_hex()

@@ -190,7 +190,7 @@ def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> d
     for source, contracts in output["contracts"].items():
         for name, data in contracts.items():
             bytecode = data["evm"]["bytecode"]["object"]
-            if not bytecode:  # interfaces and abstract contracts deploy nothing
+            if not bytecode or not data["abi"]:  # interfaces, abstract contracts and internal libraries
                 continue
             artifacts[name] = {
                 "contractName": name,

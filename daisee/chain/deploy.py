@@ -23,6 +23,8 @@ from daisee.errors import DaiseeError
 
 DEPLOYMENTS_DIR = Path("deployments")
 LOOP_CONTRACT = "EnergyLoop"
+TEST_EURO = "test-euro"  # `token` value: deploy the test euro (development chains only)
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,16 @@ class LoopParameters:
     key: AllocationKey = AllocationKey.PRORATA
     price_per_wh: int = 100  # ledger units per Wh: 0.10 per kWh with 6 decimals
     genesis: int | None = None  # start of interval 0; default: the current interval boundary
+    grace_seconds: int | None = None  # wait for late readings; default: a third of an interval
+    treasury: str | None = None  # the PMO's ledger account; default: the PMO
+    token: str | None = TEST_EURO  # settlement ERC-20 address, TEST_EURO, or None for credits only
 
     def resolved_genesis(self, now: int) -> int:
         """The given genesis, or the start of the interval that contains `now`."""
         return self.genesis if self.genesis is not None else now - now % self.interval_seconds
+
+    def resolved_grace(self) -> int:
+        return self.grace_seconds if self.grace_seconds is not None else self.interval_seconds // 3
 
 
 @dataclass
@@ -51,10 +59,12 @@ class Deployment:
     deployer: str
     parameters: dict[str, Any]
     deployed_at: int
+    token: str | None = None
     daisee_version: str = field(default=__version__)
 
     def to_json(self) -> str:
-        return json.dumps({"contracts": {LOOP_CONTRACT: self.address}, **asdict(self)}, indent=2) + "\n"
+        contracts = {LOOP_CONTRACT: self.address} | ({"SettlementToken": self.token} if self.token else {})
+        return json.dumps({"contracts": contracts, **asdict(self)}, indent=2) + "\n"
 
 
 def record_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
@@ -62,11 +72,27 @@ def record_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
 
 
 def deploy_loop(sender: Sender, params: LoopParameters) -> Deployment:
-    """Deploy an EnergyLoop administered by `sender` (the PMO)."""
+    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked."""
     w3 = sender.chain.w3
     genesis = params.resolved_genesis(int(w3.eth.get_block("latest")["timestamp"]))
+    token = params.token
+    if token == TEST_EURO:
+        if not sender.chain.is_dev:
+            raise DaiseeError(
+                f"the test euro is for development chains only, not {sender.chain.label}: "
+                "pass --token with the address of a real euro token, or --token none"
+            )
+        token, _ = sender.deploy("EuroToken")
     address, receipt = sender.deploy(
-        LOOP_CONTRACT, sender.address, genesis, params.interval_seconds, int(params.key), params.price_per_wh
+        LOOP_CONTRACT,
+        sender.address,
+        params.treasury or sender.address,
+        token or ZERO_ADDRESS,
+        genesis,
+        params.interval_seconds,
+        params.resolved_grace(),
+        int(params.key),
+        params.price_per_wh,
     )
     return Deployment(
         chain_id=sender.chain.chain_id,
@@ -78,12 +104,15 @@ def deploy_loop(sender: Sender, params: LoopParameters) -> Deployment:
         parameters={
             "genesis": genesis,
             "interval_seconds": params.interval_seconds,
+            "grace_seconds": params.resolved_grace(),
             "key": params.key.name.lower(),
             "price_per_wh": params.price_per_wh,
             "price_per_kwh": str(price_per_kwh(params.price_per_wh)),
+            "treasury": params.treasury or sender.address,
             "gas_used": int(receipt["gasUsed"]),
         },
         deployed_at=int(time.time()),
+        token=token,
     )
 
 

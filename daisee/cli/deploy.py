@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from daisee.chain.deploy import LoopParameters, deploy_loop, ensure_can_record, save_deployment
+from daisee.chain.deploy import TEST_EURO, LoopParameters, deploy_loop, ensure_can_record, save_deployment
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender
 from daisee.cli.output import console, print_json
-from daisee.domain import AllocationKey, price_per_wh
+from daisee.domain import AllocationKey, address, price_per_wh
 
 
 @click.command()
@@ -30,6 +30,18 @@ from daisee.domain import AllocationKey, price_per_wh
 )
 @click.option("--price", default="0.10", show_default=True, help="Price of locally shared energy, in currency per kWh.")
 @click.option("--genesis", type=int, help="Start of interval 0 (unix seconds); default: the current interval boundary.")
+@click.option(
+    "--grace-seconds",
+    type=click.IntRange(0, 86_400),
+    help="How long an interval waits for missing readings after its end (default: a third of an interval).",
+)
+@click.option(
+    "--token",
+    default=TEST_EURO,
+    show_default=True,
+    help="Settlement ERC-20 address for deposits and withdrawals, `test-euro` (dev chains) or `none`.",
+)
+@click.option("--treasury", help="The PMO's ledger account (default: the PMO).")
 @click.option("--force", is_flag=True, help="Replace an existing deployment record for this chain.")
 @json_option
 def deploy(
@@ -42,11 +54,22 @@ def deploy(
     key: str,
     price: str,
     genesis: int | None,
+    grace_seconds: int | None,
+    token: str,
+    treasury: str | None,
     force: bool,
     as_json: bool,
 ) -> None:
     """Deploy a loop administered by the signing account (the PMO) and write deployments/<chain-id>.json."""
-    params = LoopParameters(interval_seconds, AllocationKey.parse(key), price_per_wh(price), genesis)
+    params = LoopParameters(
+        interval_seconds,
+        AllocationKey.parse(key),
+        price_per_wh(price),
+        genesis,
+        grace_seconds,
+        address(treasury, "--treasury") if treasury else None,
+        None if token == "none" else token if token == TEST_EURO else address(token, "--token"),
+    )
     chain = open_chain(chain_target, chain_id)
     recorded = chain.kind != "embedded"
     if recorded:

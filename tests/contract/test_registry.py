@@ -7,6 +7,7 @@ import re
 import pytest
 from eth_utils import keccak, to_checksum_address
 
+from daisee.chain.deploy import LoopParameters, deploy_loop
 from daisee.domain import AllocationKey, MeterKind
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
@@ -143,7 +144,7 @@ def test_interval_before_genesis_reverts_with_the_times(loop_env: LoopUnderTest)
 @pytest.mark.parametrize("seconds", [59, 86_401])
 def test_rejects_interval_length_out_of_range(loop_env: LoopUnderTest, seconds: int) -> None:
     with pytest.raises(DaiseeError, match=f"InvalidIntervalLength\\(intervalSeconds={seconds}\\)"):
-        loop_env.pmo.deploy("EnergyLoop", loop_env.pmo.address, 0, seconds, 0, 100)
+        deploy_loop(loop_env.pmo, LoopParameters(interval_seconds=seconds, grace_seconds=0, token=None))
 
 
 def test_meter_list_is_in_registration_order(loop_env: LoopUnderTest) -> None:

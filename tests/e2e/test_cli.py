@@ -85,8 +85,11 @@ def test_deploy_records_the_loop_and_refuses_to_overwrite_it(daisee: Daisee, anv
         "key": "prorata",
         "price_per_wh": 125,
         "price_per_kwh": "0.125",
+        "grace_seconds": 200,
+        "treasury": record["deployer"],
         "gas_used": record["parameters"]["gas_used"],
     }
+    assert record["contracts"]["SettlementToken"] == record["token"]
 
     again = daisee("deploy", "--chain", anvil_node.url)
     assert again.exit_code == 1
