@@ -51,7 +51,7 @@ class Sender:
         """Estimate, check funds, send `call` and wait for its receipt; `what` names it in errors."""
         w3 = self.chain.w3
         params: TxParams = {"from": self.address}
-        gas = int(self._estimate(call, params, what) * GAS_MARGIN)
+        gas = self._gas_limit(call, params, what)
         cost = gas * int(w3.eth.gas_price)
         if self.balance() < cost:
             raise DaiseeError(
@@ -66,12 +66,32 @@ class Sender:
         except Web3RPCError as exc:
             raise DaiseeError(f"{what} refused by the node: {_rpc_message(exc)}") from None
         if receipt["status"] != 1:
-            raise DaiseeError(f"{what} reverted in transaction {HexBytes(receipt['transactionHash']).to_0x_hex()}")
+            raise DaiseeError(f"{what} rejected by the contract: {self._replayed_reason(call, params, receipt)}")
         return receipt
 
-    def _estimate(self, call: ContractFunction | ContractConstructor, params: TxParams, what: str) -> int:
+    def _replayed_reason(
+        self, call: ContractFunction | ContractConstructor, params: TxParams, receipt: TxReceipt
+    ) -> str:
+        """Why a mined transaction reverted: replayed as a call on the state it ran on."""
+        tx = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        if not isinstance(call, ContractFunction):
+            return f"reverted in transaction {tx}"
         try:
-            return int(call.estimate_gas(params))
+            call.call(params, block_identifier=int(receipt["blockNumber"]) - 1)
+        except (ContractLogicError, TransactionFailed) as exc:
+            return _revert_reason(exc)
+        return f"reverted in transaction {tx}"
+
+    def _gas_limit(self, call: ContractFunction | ContractConstructor, params: TxParams, what: str) -> int:
+        """Estimated gas with a margin; the call's revert reason if it would fail.
+
+        py-evm estimates by bisection, a dozen executions per transaction: on the embedded chain a
+        function call is sent with the block's gas limit instead, and a revert is explained by replay.
+        """
+        try:
+            if self.chain.kind == "embedded" and isinstance(call, ContractFunction):
+                return int(self.chain.w3.eth.get_block("latest")["gasLimit"])
+            return int(call.estimate_gas(params) * GAS_MARGIN)
         except (ContractLogicError, TransactionFailed) as exc:
             raise DaiseeError(f"{what} rejected by the contract: {_revert_reason(exc)}") from None
         except Web3RPCError as exc:

@@ -1,4 +1,4 @@
-"""`daisee demo`: the main job, a simulated loop on a chain (the embedded one by default)."""
+"""`daisee demo`: the main job, a simulated loop run through the contracts (the embedded chain by default)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
-from daisee.chain.deploy import LoopParameters
 from daisee.cli.options import chain_options, open_chain, open_sender
 from daisee.cli.output import console
-from daisee.demo import run_demo, simulated_households
+from daisee.demo import DemoRun, run_demo, simulated_households
 from daisee.domain import AllocationKey
-from daisee.loop import Loop
+from daisee.loop import Loop, MemberResult
 
 
 @click.command()
 @click.option("--households", type=click.IntRange(1, 1000), default=6, show_default=True, help="How many households.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same households.")
+@click.option("--intervals", type=click.IntRange(1, 960), default=96, show_default=True, help="Intervals to simulate.")
+@click.option("--interval-seconds", type=click.IntRange(60, 86_400), default=900, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same neighbourhood and weather.")
 @click.option("--key", type=click.Choice(["prorata", "static", "weighted"]), default="prorata", show_default=True)
 @click.option(
     "--json",
@@ -29,39 +30,125 @@ from daisee.loop import Loop
     help="Also write the results, read back from the chain, to this file.",
 )
 @chain_options
-def demo(households: int, seed: int, key: str, json_out: Path | None, **chain_args: Any) -> None:
-    """Deploy a loop and admit simulated producers, consumers and prosumers, for real, on-chain."""
+def demo(
+    households: int,
+    intervals: int,
+    interval_seconds: int,
+    seed: int,
+    key: str,
+    json_out: Path | None,
+    **chain_args: Any,
+) -> None:
+    """Simulate a neighbourhood's day on a real chain: deploy a loop, admit the households, sign and
+    submit every interval's meter readings, finalize and settle each interval, and show who owes whom."""
     chain = open_chain(chain_args["chain_target"], chain_args["chain_id"])
     sender = open_sender(chain, chain_args["account"], chain_args["password_file"])
     crowd = simulated_households(households, seed)
-    console.print(f"[bold]daisee demo[/] on {chain.label}: {households} households, key {key}, seed {seed}")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("admitting households", total=households)
-        deployment, admissions = run_demo(
-            sender, crowd, LoopParameters(key=AllocationKey.parse(key)), lambda _: progress.advance(task)
-        )
     console.print(
-        f"loop deployed at [bold]{deployment.address}[/] by PMO {deployment.deployer} "
-        f"(gas {deployment.parameters['gas_used']:,}, interval {deployment.parameters['interval_seconds']} s)"
+        f"[bold]daisee demo[/] on {chain.label}: {households} households, {intervals} intervals "
+        f"of {interval_seconds} s, key {key}, seed {seed}"
     )
-    table = Table("household", "kind", "meter id", "gateway signer", "tx", "gas", title="meters admitted on-chain")
-    for a in admissions:
-        h = a.household
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("signing, submitting and settling", total=intervals)
+        run = run_demo(
+            sender, crowd, AllocationKey.parse(key), intervals, seed, interval_seconds, lambda _: progress.advance(task)
+        )
+    loop = Loop(sender, run.deployment.address)
+    summary = _summary(run, loop)
+    _print_summary(run, summary)
+    if json_out:
+        json_out.write_text(json.dumps(summary, indent=1) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:
+    """The run as JSON, every number read back from the chain."""
+    treasury = loop.config().treasury
+    return {
+        "chain_id": run.deployment.chain_id,
+        "loop": run.deployment.address,
+        "members": [
+            {"id": h.name, "kind": h.kind.name.lower(), "meter_id": "0x" + h.meter_id.hex()} for h in run.households
+        ],
+        "intervals": [
+            {
+                "t": t,
+                "members": {
+                    h.name: {
+                        "consumption": r.consumed,
+                        "production": r.produced,
+                        "allocated": r.allocated,
+                        "sold": r.sold,
+                    }
+                    for h in run.households
+                    for r in [run.results.get(t, {}).get(h.meter_id, MemberResult())]
+                },
+            }
+            for t in range(run.intervals)
+        ],
+        "ledger": {h.name: loop.ledger_balance(h.payout) for h in run.households}
+        | {"treasury": loop.ledger_balance(treasury)},
+        "tokens": {
+            h.name: dict(zip(("produced", "consumed", "self_consumed"), loop.tokens(h.payout), strict=True))
+            for h in run.households
+        },
+        "gas": {
+            "registration": run.registration_gas,
+            "readings": run.reading_gas,
+            "settlement": run.settlement_gas,
+            "transactions": run.transactions,
+        },
+    }
+
+
+def _print_summary(run: DemoRun, summary: dict[str, Any]) -> None:
+    console.print(f"loop {run.deployment.address}: {run.transactions} transactions")
+    table = Table(
+        "household",
+        "kind",
+        "consumed",
+        "from the loop",
+        "from the grid",
+        "produced",
+        "sold locally",
+        "to the grid",
+        "balance",
+        title="energy (kWh) and money (€)",
+    )
+    totals = {"consumed": 0, "allocated": 0, "produced": 0, "sold": 0}
+    for member in summary["members"]:
+        name = member["id"]
+        rows = [i["members"].get(name, {}) for i in summary["intervals"]]
+        consumed, allocated = sum(r.get("consumption", 0) for r in rows), sum(r.get("allocated", 0) for r in rows)
+        produced, sold = sum(r.get("production", 0) for r in rows), sum(r.get("sold", 0) for r in rows)
+        for k, v in zip(totals, (consumed, allocated, produced, sold), strict=True):
+            totals[k] += v
         table.add_row(
-            h.name,
-            h.kind.name.lower(),
-            "0x" + h.meter_id.hex()[:12] + "…",
-            h.signer,
-            a.tx_hash[:14] + "…",
-            f"{a.gas_used:,}",
+            name,
+            member["kind"],
+            _kwh(consumed),
+            _kwh(allocated),
+            _kwh(consumed - allocated),
+            _kwh(produced),
+            _kwh(sold),
+            _kwh(produced - sold),
+            f"{summary['ledger'][name] / 1e6:+.2f}",
         )
     console.print(table)
-    registered = Loop(sender, deployment.address).meters()
-    console.print(f"{len(registered)} active meters read back from the contract")
-    if json_out:
-        names = {h.meter_id: h.name for h in crowd}
-        members = [{"id": names[m.meter_id], **m.as_json()} for m in registered]
-        json_out.write_text(
-            json.dumps({"chain_id": chain.chain_id, "loop": deployment.address, "members": members}, indent=2) + "\n"
+    if totals["produced"]:
+        console.print(
+            f"self-consumption: {totals['sold'] / totals['produced']:.0%} of local production was used in the loop"
         )
-        console.print(f"wrote {json_out}")
+    if totals["consumed"]:
+        console.print(
+            f"self-sufficiency: {totals['allocated'] / totals['consumed']:.0%} of consumption came from the loop"
+        )
+    console.print(f"ledger sum (treasury included): {sum(summary['ledger'].values())}")
+    gas = summary["gas"]
+    console.print(
+        f"gas: readings {gas['readings']:,}, settlement {gas['settlement']:,}, registration {gas['registration']:,}"
+    )
+
+
+def _kwh(wh: int) -> str:
+    return f"{wh / 1000:.2f}"

@@ -53,23 +53,31 @@ def test_every_command_has_help(daisee: Daisee, command: tuple[str, ...]) -> Non
     assert len(outcome.stdout.splitlines()) > 3
 
 
-def test_demo_deploys_and_admits_households_on_the_embedded_chain(daisee: Daisee, tmp_path: Path) -> None:
-    outcome = daisee("demo", "--households", "5", "--seed", "7", "--json", "out.json")
+def test_demo_runs_a_loop_and_reports_what_the_chain_says(daisee: Daisee, tmp_path: Path) -> None:
+    outcome = daisee("demo", "--households", "5", "--intervals", "4", "--seed", "7", "--json", "out.json")
 
     assert outcome.exit_code == 0, outcome.stderr
-    assert "5 active meters read back from the contract" in outcome.stdout
+    assert "ledger sum (treasury included): 0" in outcome.stdout
     result = json.loads((tmp_path / "out.json").read_text())
     assert [m["id"] for m in result["members"]] == [f"house-0{i}" for i in range(1, 6)]
     assert [m["kind"] for m in result["members"]] == ["producer", "consumer", "prosumer", "producer", "consumer"]
-    assert all(m["active"] for m in result["members"])
+    assert [i["t"] for i in result["intervals"]] == [0, 1, 2, 3]
+    assert set(result["ledger"]) == {f"house-0{i}" for i in range(1, 6)} | {"treasury"}
+    assert sum(result["ledger"].values()) == 0
+    for name, tokens in result["tokens"].items():
+        rows = [i["members"].get(name, {}) for i in result["intervals"]]
+        assert tokens["consumed"] == sum(r.get("consumption", 0) for r in rows)
+        assert tokens["produced"] == sum(r.get("production", 0) for r in rows)
+        assert tokens["self_consumed"] == sum(r.get("allocated", 0) for r in rows)
     assert not (tmp_path / "deployments").exists()
 
 
 def test_demo_is_deterministic_by_seed(daisee: Daisee, tmp_path: Path) -> None:
     for name in ("a.json", "b.json"):
-        assert daisee("demo", "--households", "3", "--seed", "42", "--json", name).exit_code == 0
-    first, second = (json.loads((tmp_path / n).read_text())["members"] for n in ("a.json", "b.json"))
-    assert first == second
+        assert daisee("demo", "--households", "3", "--intervals", "2", "--seed", "42", "--json", name).exit_code == 0
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert first["members"] == second["members"]
+    assert first["intervals"] == second["intervals"]
 
 
 def test_deploy_records_the_loop_and_refuses_to_overwrite_it(daisee: Daisee, anvil_node: LocalNode) -> None:
