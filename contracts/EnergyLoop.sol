@@ -18,9 +18,9 @@ import {Allocation} from "./libraries/Allocation.sol";
 /// meters and sets the terms for future intervals; ownership moves in two steps ({Ownable2Step}).
 /// Readings count only when signed by the meter's registered gateway key. Finalizing and settling are
 /// permissionless; settlement is chunked so its cost per member does not grow with the loop.
-/// @dev Gas layout: a reading reads the meter's record slot and updates its counter slot, one of its
-/// two pending slots (reused every other interval) and the interval's totals (shared by the batch);
-/// a settlement step reads the meter's pending slot and updates its payout account's single slot.
+/// @dev Gas layout: a reading reads the meter's record slot and updates its counter slot (indices and
+/// the interval's energy) and the interval's totals (shared by the batch); a settlement step reads the
+/// counter and updates its payout account's single slot. Nothing takes a fresh slot per reading.
 contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -56,14 +56,17 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         uint16 nextEpoch;
     }
 
-    /// @dev Updated by every reading: the last indices and the lowest interval the next may name.
+    /// @dev Updated by every reading: the last indices, the lowest interval the next reading may name,
+    /// and the energy of the last reported interval (`nextInterval - 1`) until it is settled.
     struct MeterCounter {
         uint32 nextInterval;
         uint64 importWh;
         uint64 exportWh;
+        uint48 consumedWh;
+        uint48 producedWh;
     }
 
-    /// @dev The energy of a meter's unsettled interval; slot `interval % 2`, so two intervals can wait.
+    /// @dev The energy of an older unsettled interval, kept when a meter reports ahead of settlement.
     struct Pending {
         uint32 interval;
         uint48 consumedWh;
@@ -81,7 +84,7 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
 
     mapping(bytes32 meterId => MeterRecord) private _records;
     mapping(bytes32 meterId => MeterCounter) private _counters;
-    mapping(bytes32 meterId => Pending[2]) private _pending;
+    mapping(bytes32 meterId => Pending) private _older;
     mapping(bytes32 meterId => address) private _payouts;
     bytes32[] private _meterIds;
     IntervalTotals[_TOTALS_RING] private _totals;
@@ -136,7 +139,7 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
             if (_records[m.meterId].signer != address(0)) revert MeterAlreadyRegistered(m.meterId);
             if (m.share > Allocation.SHARE_DENOMINATOR) revert InvalidShare(m.share);
             _records[m.meterId] = MeterRecord(m.signer, m.kind, true, m.share, m.weight, 0, 0, 0);
-            _counters[m.meterId] = MeterCounter(0, m.importWh, m.exportWh);
+            _counters[m.meterId] = MeterCounter(0, m.importWh, m.exportWh, 0, 0);
             _payouts[m.meterId] = m.payout;
             _meterIds.push(m.meterId);
             addedShares += m.share;
@@ -275,16 +278,21 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         uint256 produced = r.exportWh - counter.exportWh;
         if (consumed > MAX_DELTA_WH || produced > MAX_DELTA_WH) return (false, RejectReason.IndexOverflow);
 
-        _counters[r.meterId] = MeterCounter(r.interval + 1, r.importWh, r.exportWh);
+        if (counter.nextInterval > p.nextToSettle && (counter.consumedWh | counter.producedWh) != 0) {
+            // the last reported interval is not settled yet: keep its energy aside (the slot is free, since
+            // SETTLEMENT_LAG leaves at most one older unsettled interval)
+            _older[r.meterId] = Pending(counter.nextInterval - 1, counter.consumedWh, counter.producedWh);
+        }
         // both casts fit: checked against MAX_DELTA_WH above
-        _pending[r.meterId][t % 2] = Pending(r.interval, uint48(consumed), uint48(produced));
+        _counters[r.meterId] = MeterCounter(r.interval + 1, r.importWh, r.exportWh, uint48(consumed), uint48(produced));
         IntervalTotals storage totals = _totals[t % _TOTALS_RING];
         if (totals.interval != t) _totals[t % _TOTALS_RING] = IntervalTotals(r.interval, 0, 0, 0, 0);
         totals.reported += 1;
         totals.consumedWh += uint64(consumed);
         totals.producedWh += uint64(produced);
-        if (consumed != 0) {
-            (, uint256 weight) = _coefficients(record, _termsAt(t).epoch);
+        Terms memory terms = _termsAt(t);
+        if (consumed != 0 && terms.key == AllocationKey.Weighted) {
+            (, uint256 weight) = _coefficients(record, terms.epoch);
             totals.weightedConsumption += uint128(weight * consumed);
         }
         return (true, RejectReason.UnknownMeter); // the reason is unused when accepted
@@ -308,9 +316,10 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev A step settles one meter's consumption (phase 0) or production (phase 1), in registration
-    /// order; consumption first, since production is paid for what consumers were allocated. Reverts
-    /// with {ZeroSteps} or {IntervalNotFinalized}.
+    /// @dev A step visits one meter, in registration order. Under the pro-rata key one pass settles both
+    /// sides; under the static and weighted keys a first pass settles consumption and a second one
+    /// production, which is paid for what the consumers were allocated. Reverts with {ZeroSteps} or
+    /// {IntervalNotFinalized}.
     function settle(uint256 maxSteps) external returns (bool done) {
         if (maxSteps == 0) revert ZeroSteps();
         uint256 t = _progress.nextToSettle;
@@ -320,26 +329,30 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         SettlementCursor memory cursor = _cursor;
         uint256 count = totals.reported == 0 ? 0 : _meterIds.length;
         uint256 pool = totals.producedWh < totals.consumedWh ? totals.producedWh : totals.consumedWh;
+        // Pro rata allocates exactly `pool`, so producers can be paid in the same pass; the other keys know
+        // what was allocated only after every consumer, so production waits for a second pass.
+        bool onePass = terms.key == AllocationKey.Prorata;
 
-        for (uint256 steps; steps < maxSteps; ++steps) {
+        for (uint256 steps; steps < maxSteps && !done; ++steps) {
             if (cursor.position == count) {
-                if (cursor.phase == 1 || count == 0) {
+                if (onePass || cursor.phase == 1 || count == 0) {
                     done = true;
                     break;
                 }
                 (cursor.phase, cursor.position) = (1, 0);
             }
             bytes32 meterId = _meterIds[cursor.position];
-            Pending memory pending = _pending[meterId][t % 2];
             ++cursor.position;
-            if (pending.interval != t) continue;
-            if (cursor.phase == 0 && pending.consumedWh != 0) {
-                _settleConsumption(t, meterId, pending.consumedWh, totals, terms, cursor, pool);
-            } else if (cursor.phase == 1 && pending.producedWh != 0) {
-                _settleProduction(t, meterId, pending.producedWh, totals, terms, cursor);
+            (uint256 consumed, uint256 produced) = _energyOf(meterId, t);
+            if (cursor.phase == 0 && consumed != 0) {
+                _settleConsumption(t, meterId, consumed, totals, terms, cursor, pool);
             }
+            if ((onePass || cursor.phase == 1) && produced != 0) {
+                uint256 sold = onePass ? pool : cursor.allocatedWh;
+                _settleProduction(t, meterId, produced, sold, totals.producedWh, terms.pricePerWh, cursor);
+            }
+            done = cursor.position == count && (onePass || cursor.phase == 1);
         }
-        if (!done && cursor.phase == 1 && cursor.position == count) done = true;
         if (done) {
             _progress.nextToSettle = uint32(t + 1);
             delete _cursor;
@@ -378,14 +391,14 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         uint256 t,
         bytes32 meterId,
         uint256 produced,
-        IntervalTotals memory totals,
-        Terms memory terms,
+        uint256 soldTotal,
+        uint256 producedTotal,
+        uint256 pricePerWh,
         SettlementCursor memory cursor
     ) private {
-        uint256 sold =
-            Allocation.cumulativeShare(cursor.cumulativeProducedWh, produced, cursor.allocatedWh, totals.producedWh);
+        uint256 sold = Allocation.cumulativeShare(cursor.cumulativeProducedWh, produced, soldTotal, producedTotal);
         cursor.cumulativeProducedWh += uint56(produced);
-        uint256 revenue = sold * terms.pricePerWh;
+        uint256 revenue = sold * pricePerWh;
         _recordProduction(_payouts[meterId], produced, revenue);
         emit ProductionSettled(uint32(t), meterId, uint64(produced), uint64(sold), revenue);
     }
@@ -500,6 +513,15 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     /// @dev The current interval, or 0 before genesis (callers check genesis where it matters).
     function _currentInterval() private view returns (uint256) {
         return block.timestamp < genesis ? 0 : (block.timestamp - genesis) / intervalSeconds;
+    }
+
+    /// @dev A meter's unsettled (consumed, produced) Wh for `interval`, zero if it did not report it.
+    function _energyOf(bytes32 meterId, uint256 interval) private view returns (uint256, uint256) {
+        MeterCounter memory counter = _counters[meterId];
+        if (counter.nextInterval == interval + 1) return (counter.consumedWh, counter.producedWh);
+        Pending memory older = _older[meterId];
+        if (older.interval == interval) return (older.consumedWh, older.producedWh);
+        return (0, 0);
     }
 
     function _termsAt(uint256 interval) private view returns (Terms memory) {

@@ -40,9 +40,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, chain, compile, demo, deploy, member
+    from daisee.cli import account, bench, chain, compile, demo, deploy, member
 
-    for command in (account.account, chain.chain, compile.compile_command, demo.demo, deploy.deploy, member.member):
+    for command in (
+        account.account,
+        bench.bench,
+        chain.chain,
+        compile.compile_command,
+        demo.demo,
+        deploy.deploy,
+        member.member,
+    ):
         cli.add_command(command)
 
 
