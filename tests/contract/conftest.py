@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from daisee.chain.connect import Chain
-from daisee.chain.deploy import LoopParameters, deploy_loop
+from daisee.chain.deploy import TEST_EURO, LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind
 from daisee.loop import Loop, MeterSpec
@@ -65,11 +65,18 @@ class SignedLoop(LoopUnderTest):
         return m.next_interval, m.import_wh, m.export_wh
 
 
-def make_signed_loop(chain: Chain, *, grace_seconds: int, key: AllocationKey = AllocationKey.PRORATA) -> SignedLoop:
+def make_signed_loop(
+    chain: Chain,
+    *,
+    grace_seconds: int,
+    key: AllocationKey = AllocationKey.PRORATA,
+    past_intervals: int = PAST_INTERVALS,
+    token: str | None = TEST_EURO,
+) -> SignedLoop:
     pmo, outsider = Sender.dev(chain, 0), Sender.dev(chain, 1)
     now = int(chain.w3.eth.get_block("latest")["timestamp"])
-    genesis = now - now % INTERVAL - PAST_INTERVALS * INTERVAL
-    params = LoopParameters(INTERVAL, key, 100, genesis, grace_seconds)
+    genesis = now - now % INTERVAL - past_intervals * INTERVAL
+    params = LoopParameters(INTERVAL, key, 100, genesis, grace_seconds, token=token)
     deployment = deploy_loop(pmo, params)
     loop = Loop(pmo, deployment.address)
     kinds = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
