@@ -1,0 +1,142 @@
+"""The ledger's deposits and withdrawals, and the PMO's powers, on every chain."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from web3.contract import Contract
+
+from daisee.chain.artifacts import load_artifact
+from daisee.chain.connect import Chain
+from daisee.domain import AllocationKey, MeterKind
+from daisee.errors import DaiseeError
+from tests.contract.conftest import SignedLoop, make_signed_loop
+
+
+def _token(loop: SignedLoop) -> Contract:
+    address = loop.loop.contract.functions.settlementToken().call()
+    return loop.chain.w3.eth.contract(address=address, abi=load_artifact("EuroToken")["abi"])
+
+
+def test_members_deposit_and_withdraw_the_settlement_token(signed_loop: SignedLoop) -> None:
+    euro, member = _token(signed_loop), signed_loop.outsider
+    f = euro.functions
+    member.transact(f.mint(member.address, 5_000_000), "minting test euros")
+    member.transact(f.approve(signed_loop.loop.address, 3_000_000), "approving the loop")
+    loop = signed_loop.loop.as_sender(member)
+
+    member.transact(loop.contract.functions.deposit(3_000_000), "depositing")
+    member.transact(loop.contract.functions.withdraw(1_000_000), "withdrawing")
+
+    assert loop.ledger_balance(member.address) == 2_000_000
+    assert f.balanceOf(member.address).call() == 3_000_000
+    assert f.balanceOf(signed_loop.loop.address).call() == 2_000_000
+    expected = f"InsufficientBalance(account={member.address}, balance=2000000, needed=2000001)"
+    with pytest.raises(DaiseeError, match=re.escape(expected)):
+        member.transact(loop.contract.functions.withdraw(2_000_001), "withdrawing")
+    with pytest.raises(DaiseeError, match=re.escape("ZeroAmount()")):
+        member.transact(loop.contract.functions.deposit(0), "depositing")
+
+
+def test_a_credits_only_loop_takes_no_deposits(any_chain: Chain) -> None:
+    loop = make_signed_loop(any_chain, grace_seconds=0, token=None)
+    with pytest.raises(DaiseeError, match=re.escape("NoSettlementToken()")):
+        loop.pmo.transact(loop.loop.contract.functions.deposit(1), "depositing")
+
+
+def test_reentrant_withdraw_is_refused_and_changes_nothing(any_chain: Chain) -> None:
+    from daisee.chain.deploy import LoopParameters, deploy_loop
+
+    pmo = make_signed_loop(any_chain, grace_seconds=0, token=None).pmo
+    attacker_address, _ = pmo.deploy("ReentrantToken")
+    attacker = any_chain.w3.eth.contract(address=attacker_address, abi=load_artifact("ReentrantToken")["abi"])
+    loop = deploy_loop(pmo, LoopParameters(token=attacker_address))
+    a = attacker.functions
+    pmo.transact(a.arm(loop.address), "arming")
+    pmo.transact(a.mint(attacker_address, 1_000), "minting")
+    pmo.transact(a.depositInto(1_000), "depositing")
+
+    with pytest.raises(DaiseeError, match=re.escape("ReentrancyGuardReentrantCall()")):
+        pmo.transact(a.attack(500), "withdrawing twice")
+
+    from daisee.loop import Loop
+
+    assert Loop(pmo, loop.address).ledger_balance(attacker_address) == 1_000
+    assert a.balanceOf(loop.address).call() == 1_000
+
+
+@pytest.mark.parametrize(
+    "admin_call",
+    [
+        "addMeters",
+        "removeMeter",
+        "rotateSigner",
+        "scheduleTerms",
+        "setCoefficients",
+        "pauseReadings",
+        "unpauseReadings",
+    ],
+)
+def test_only_the_pmo_has_admin_powers(signed_loop: SignedLoop, admin_call: str) -> None:
+    f = signed_loop.loop.contract.functions
+    meter = signed_loop.households[0].meter_id
+    calls = {
+        "addMeters": f.addMeters(
+            [(b"\x07" * 32, signed_loop.outsider.address, signed_loop.outsider.address, 0, 0, 1, 0, 0)]
+        ),
+        "removeMeter": f.removeMeter(meter),
+        "rotateSigner": f.rotateSigner(meter, signed_loop.outsider.address),
+        "scheduleTerms": f.scheduleTerms(1, 1, 10_000),
+        "setCoefficients": f.setCoefficients([meter], [0], [0]),
+        "pauseReadings": f.pauseReadings(),
+        "unpauseReadings": f.unpauseReadings(),
+    }
+    expected = f"OwnableUnauthorizedAccount(account={signed_loop.outsider.address})"
+    with pytest.raises(DaiseeError, match=re.escape(expected)):
+        signed_loop.outsider.transact(calls[admin_call], admin_call)
+    assert signed_loop.loop.meter(meter).signer == signed_loop.households[0].key.address
+
+
+def test_static_shares_never_exceed_the_whole(signed_loop: SignedLoop) -> None:
+    extra = b"\x08" * 32
+    spec = (extra, signed_loop.outsider.address, signed_loop.outsider.address, int(MeterKind.CONSUMER), 1_001, 1, 0, 0)
+    with pytest.raises(DaiseeError, match=re.escape("SharesExceedTotal(total=10001)")):
+        signed_loop.pmo.transact(signed_loop.loop.contract.functions.addMeters([spec]), "adding a meter")
+    with pytest.raises(DaiseeError, match=re.escape("InvalidShare(share=10001)")):
+        signed_loop.pmo.transact(
+            signed_loop.loop.contract.functions.addMeters([(*spec[:4], 10_001, 1, 0, 0)]), "adding a meter"
+        )
+
+
+def test_coefficients_change_only_with_scheduled_terms(signed_loop: SignedLoop) -> None:
+    meters = [h.meter_id for h in signed_loop.households]
+    with pytest.raises(DaiseeError, match=re.escape("NoPendingTerms()")):
+        signed_loop.loop.set_coefficients({meters[1]: (5_000, 2)})
+    current = signed_loop.loop.current_interval()
+    signed_loop.loop.schedule_terms(AllocationKey.WEIGHTED, 120, current + 1)
+
+    receipt = signed_loop.loop.set_coefficients({meters[1]: (5_000, 4), meters[2]: (0, 9)})
+
+    scheduled = [
+        (e["args"]["meterId"], e["args"]["epoch"], e["args"]["weight"])
+        for e in signed_loop.loop.events("CoefficientsScheduled", receipt)
+    ]
+    assert scheduled == [(meters[1], 1, 4), (meters[2], 1, 9)]
+    assert signed_loop.loop.meter(meters[1]).share == 3_000  # in force until the new terms start
+    with pytest.raises(DaiseeError, match=re.escape("SharesExceedTotal(total=12500)")):
+        signed_loop.loop.set_coefficients({meters[2]: (4_500, 1)})
+    with pytest.raises(DaiseeError, match=re.escape("LengthMismatch()")):
+        signed_loop.pmo.transact(signed_loop.loop.contract.functions.setCoefficients(meters, [0], [0]), "setting")
+    with pytest.raises(DaiseeError, match=re.escape("InvalidEffectiveInterval")):
+        signed_loop.loop.schedule_terms(AllocationKey.STATIC, 1, current)
+
+
+def test_admin_changes_are_evented(signed_loop: SignedLoop) -> None:
+    consumer = signed_loop.households[1].meter_id
+    paused = signed_loop.loop.pause_readings()
+    resumed = signed_loop.loop.unpause_readings()
+    removed = signed_loop.loop.remove_meter(consumer)
+    assert [e["args"]["account"] for e in signed_loop.loop.events("Paused", paused)] == [signed_loop.pmo.address]
+    assert [e["args"]["account"] for e in signed_loop.loop.events("Unpaused", resumed)] == [signed_loop.pmo.address]
+    assert [e["args"]["meterId"] for e in signed_loop.loop.events("MeterRemoved", removed)] == [consumer]
