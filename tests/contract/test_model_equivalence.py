@@ -99,6 +99,7 @@ def test_chain_settles_exactly_as_the_reference_model(case: tuple) -> None:  # t
     members = [Member(k, s, w, Account.create(), Account.create()) for k, s, w in specs]
     ids = [bytes([i + 1]) * 32 for i in range(len(members))]
     indices = [[1000 * i, 10 * i] for i in range(len(members))]
+    registered = [tuple(idx) for idx in indices]
     loop.add_meters(
         [
             MeterSpec(mid, m.key.address, m.payout.address, m.kind, m.share, m.weight, *idx)
@@ -149,6 +150,10 @@ def test_chain_settles_exactly_as_the_reference_model(case: tuple) -> None:  # t
         assert loop.tokens(m.payout.address) == tuple(model.tokens(m.payout.address).__dict__.values())
         assert loop.ledger_balance(m.payout.address) == model.balance(m.payout.address)
     assert sum(loop.ledger_balance(m.payout.address) for m in members) == 0
+    for m, mid, (import_0, export_0) in zip(members, ids, registered, strict=True):
+        # energy conservation: every accepted Wh was settled once, into the member's tokens
+        produced, consumed, _ = loop.tokens(m.payout.address)
+        assert (consumed, produced) == (loop.meter(mid).import_wh - import_0, loop.meter(mid).export_wh - export_0)
     for mid in ids:
         chain_meter, model_meter = loop.meter(mid), model.meter(mid)
         assert (chain_meter.import_wh, chain_meter.export_wh, chain_meter.next_interval) == (
