@@ -257,3 +257,18 @@ def test_installed_command_prints_no_traceback_for_a_user_mistake(tmp_path: Path
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: cannot reach the RPC node")
+
+
+def test_bench_reports_gas_per_reading_and_per_settled_member(daisee: Daisee, anvil_node: LocalNode) -> None:
+    outcome = daisee("bench", "--members", "6,12", "--chain", anvil_node.url, "--json", "bench.json")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    figures = json.loads(Path("bench.json").read_text())
+    assert set(figures["members"]) == {"6", "12"}
+    for size in figures["members"].values():  # the gas budget of DESIGN.md, as a regression guard
+        assert 15_000 < size["reading_gas"] <= 35_000
+        assert 15_000 < size["settle_gas"] <= 35_000
+    assert figures["marginal"]["reading_gas"] <= 30_000
+    assert figures["marginal"]["settle_gas"] <= 30_000
+    assert figures["baseline"]["readings"] == 12
+    assert figures["baseline"]["gas_per_reading"] > figures["marginal"]["reading_gas"]
