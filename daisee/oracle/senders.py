@@ -1,0 +1,107 @@
+"""How signed readings reach the chain: a direct transaction, or a relay that batches for the loop."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Protocol
+
+from daisee.domain import RejectReason
+from daisee.errors import DaiseeError
+from daisee.loop import Loop
+from daisee.oracle.outbox import CONFIRMED, REJECTED, SENT
+from daisee.readings import SignedReading
+
+RETRY = "retry"
+# The chain may take these later (the interval has not ended, or settlement must catch up first).
+_TRANSIENT = {RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one reading: CONFIRMED, REJECTED (final, with its reason), SENT (await) or RETRY."""
+
+    status: str
+    reason: str | None = None
+
+
+Key = tuple[bytes, int]
+
+
+class ReadingSender(Protocol):
+    def send(self, readings: list[SignedReading]) -> dict[Key, Outcome]: ...
+
+
+def _key(signed: SignedReading) -> Key:
+    return signed.reading.meter_id, signed.reading.interval
+
+
+class DirectSender:
+    """Submit readings in one transaction paid by the household's own account."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+
+    def send(self, readings: list[SignedReading]) -> dict[Key, Outcome]:
+        try:
+            result = self.loop.submit(readings)
+        except (DaiseeError, OSError) as exc:
+            return {_key(r): Outcome(RETRY, str(exc)) for r in readings}
+        outcomes = {(bytes(m), t): Outcome(CONFIRMED) for m, t in result.accepted}
+        for meter_id, interval, reason in result.rejected:
+            outcomes[(bytes(meter_id), interval)] = _after_rejection(reason)
+        return outcomes
+
+
+def _after_rejection(reason: RejectReason) -> Outcome:
+    if reason is RejectReason.STALE_INTERVAL:
+        return Outcome(CONFIRMED, "the chain already has this interval")  # idempotent re-send
+    if reason in _TRANSIENT:
+        return Outcome(RETRY, reason.name)
+    return Outcome(REJECTED, reason.name)
+
+
+class RelaySender:
+    """POST readings to a relay (`daisee relay serve`) and ask it what became of them."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def send(self, readings: list[SignedReading]) -> dict[Key, Outcome]:
+        return {_key(r): self._send_one(r) for r in readings}
+
+    def _send_one(self, signed: SignedReading) -> Outcome:
+        r = signed.reading
+        status, body = self._request("GET", f"/readings/0x{r.meter_id.hex()}/{r.interval}")
+        if status == 200:
+            known = body.get("status")
+            if known == "accepted":
+                return Outcome(CONFIRMED)
+            if known == "rejected":
+                return _after_rejection(RejectReason[str(body.get("reason"))])
+            return Outcome(SENT, str(known))
+        if status != 404:
+            return Outcome(RETRY, f"relay answered {status}")
+        status, body = self._request("POST", "/readings", signed.to_json())
+        if status in (200, 202, 409):
+            return Outcome(SENT)
+        if status == 422:
+            return Outcome(REJECTED, str(body.get("error")))
+        return Outcome(RETRY, f"relay answered {status}: {body.get('error')}")
+
+    def _request(self, method: str, path: str, payload: object = None) -> tuple[int, dict[str, object]]:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(self.url + path, data, {"Content-Type": "application/json"}, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.load(exc)
+            except ValueError:
+                return exc.code, {}
+        except (OSError, ValueError) as exc:
+            return 0, {"error": str(exc)}
