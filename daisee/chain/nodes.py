@@ -73,6 +73,7 @@ class LocalNode:
     host: str = LOOPBACK
     block_time: float | None = None
     chain_id: int | None = None
+    state_file: Path | None = None  # anvil: load the chain from it at start, save it there at stop
     project_root: Path | None = None
     startup_timeout: float = 60.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -90,6 +91,8 @@ class LocalNode:
                 cmd += ["--block-time", str(self.block_time)]
             if self.chain_id is not None:
                 cmd += ["--chain-id", str(self.chain_id)]
+            if self.state_file is not None:
+                cmd += ["--state", str(self.state_file)]
             return cmd
         cmd = [binary, "--server.host", self.host, "--server.port", str(self.port)]
         cmd += ["--wallet.deterministic", "--logging.quiet"]

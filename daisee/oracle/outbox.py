@@ -91,12 +91,12 @@ class Outbox:
             (status, reason, reading.meter_id, reading.interval),
         )
 
-    def retry_later(self, reading: Reading, delay: float, reason: str) -> None:
-        """Try again after `delay` seconds (backoff), remembering why."""
+    def retry_later(self, reading: Reading, delay: float, reason: str, *, count_attempt: bool = True) -> None:
+        """Try again after `delay` seconds, remembering why; a failed attempt lengthens the next backoff."""
         self._db.execute(
-            "UPDATE readings SET attempts = attempts + 1, next_attempt = ?, reason = ?"
+            "UPDATE readings SET attempts = attempts + ?, next_attempt = ?, reason = ?"
             " WHERE meter_id = ? AND interval = ?",
-            (time.time() + delay, reason, reading.meter_id, reading.interval),
+            (int(count_attempt), time.time() + delay, reason, reading.meter_id, reading.interval),
         )
 
     def attempts(self, reading: Reading) -> int:

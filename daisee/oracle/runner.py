@@ -13,11 +13,12 @@ from eth_keys.datatypes import PrivateKey
 from daisee.gateways import Gateway, MeterSample
 from daisee.oracle.outbox import CONFIRMED, REJECTED, SENT, Outbox
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import RETRY, ReadingSender
+from daisee.oracle.senders import RETRY, WAIT, ReadingSender
 from daisee.readings import LoopDomain
 
 log = logging.getLogger("daisee.oracle")
 MAX_BACKOFF = 300.0
+WAIT_SECONDS = 5.0  # when the chain asks to come back later
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Oracle:
                 reason = outcome.reason if outcome else "no answer"
                 self.outbox.retry_later(reading, delay, reason or "")
                 log.info("event=retry interval=%d in_s=%.0f reason=%s", reading.interval, delay, reason)
+            elif outcome.status == WAIT:
+                self.outbox.retry_later(reading, WAIT_SECONDS, outcome.reason or "", count_attempt=False)
             elif outcome.status == CONFIRMED:
                 self.outbox.mark(reading, CONFIRMED, outcome.reason)
                 confirmed += 1
@@ -75,7 +78,9 @@ class Oracle:
                 log.warning("event=rejected interval=%d reason=%s", reading.interval, outcome.reason)
             else:
                 self.outbox.mark(reading, SENT, outcome.reason)
-                self.outbox.retry_later(reading, 2.0, outcome.reason or "awaiting the relay")
+                self.outbox.retry_later(
+                    reading, WAIT_SECONDS, outcome.reason or "awaiting the relay", count_attempt=False
+                )
         return confirmed
 
     def run(self, gateway: Gateway, flush_seconds: float = 1.0) -> None:

@@ -14,14 +14,15 @@ from daisee.loop import Loop
 from daisee.oracle.outbox import CONFIRMED, REJECTED, SENT
 from daisee.readings import SignedReading
 
-RETRY = "retry"
+RETRY = "retry"  # something failed (node or relay unreachable): back off
+WAIT = "wait"  # the chain is not ready for it yet (interval not over, settlement behind): ask again soon
 # The chain may take these later (the interval has not ended, or settlement must catch up first).
 _TRANSIENT = {RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one reading: CONFIRMED, REJECTED (final, with its reason), SENT (await) or RETRY."""
+    """What became of one reading: CONFIRMED, REJECTED (final, with its reason), SENT (await), RETRY or WAIT."""
 
     status: str
     reason: str | None = None
@@ -59,7 +60,7 @@ def _after_rejection(reason: RejectReason) -> Outcome:
     if reason is RejectReason.STALE_INTERVAL:
         return Outcome(CONFIRMED, "the chain already has this interval")  # idempotent re-send
     if reason in _TRANSIENT:
-        return Outcome(RETRY, reason.name)
+        return Outcome(WAIT, reason.name)
     return Outcome(REJECTED, reason.name)
 
 

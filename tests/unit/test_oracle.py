@@ -15,7 +15,7 @@ from daisee.oracle.config import load_config
 from daisee.oracle.outbox import CONFIRMED, PENDING, REJECTED, SENT, Outbox
 from daisee.oracle.runner import Oracle
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import RETRY, Outcome, _after_rejection
+from daisee.oracle.senders import RETRY, WAIT, Outcome, _after_rejection
 from daisee.readings import LoopDomain, Reading, SignedReading
 
 METER = b"\x42" * 32
@@ -118,8 +118,8 @@ def test_sampler_keeps_the_export_index_when_the_meter_has_none() -> None:
     ("reason", "status"),
     [
         (RejectReason.STALE_INTERVAL, CONFIRMED),
-        (RejectReason.FUTURE_INTERVAL, RETRY),
-        (RejectReason.SETTLEMENT_BACKLOG, RETRY),
+        (RejectReason.FUTURE_INTERVAL, WAIT),
+        (RejectReason.SETTLEMENT_BACKLOG, WAIT),
         (RejectReason.BAD_SIGNATURE, REJECTED),
         (RejectReason.INTERVAL_FINALIZED, REJECTED),
         (RejectReason.INDEX_DECREASED, REJECTED),
