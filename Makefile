@@ -1,5 +1,6 @@
 # The two jobs of the README. Run them inside a virtual environment (python3 -m venv .venv && . .venv/bin/activate).
 PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo install install-dev lint test
 
@@ -10,8 +11,11 @@ demo: install
 install:
 	$(PYTHON) -m pip install --quiet .
 
-## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev]).
+## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev];
+## Debian: the mosquitto MQTT broker the gateway tests start on loopback).
 install-dev:
+	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 

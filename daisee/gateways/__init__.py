@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+MAX_INDEX_WH = 2**64  # the on-chain index is a uint64 (Wh): a larger value is garbage, never a reading
+
 
 @dataclass(frozen=True)
 class MeterSample:
