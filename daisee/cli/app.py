@@ -40,7 +40,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, bench, chain, compile, demo, deploy, member, oracle
+    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle
 
     for command in (
         account.account,
@@ -50,6 +50,7 @@ def _register() -> None:
         demo.demo,
         deploy.deploy,
         member.member,
+        meter.meter,
         oracle.oracle,
     ):
         cli.add_command(command)
