@@ -92,6 +92,7 @@ def connect(target: str = "embedded", *, expected_chain_id: int | None = None, t
         raise DaiseeError(f"unknown chain {target!r}: use embedded, anvil, ganache or an http(s):// RPC URL")
 
     provider = HTTPProvider(url, request_kwargs={"timeout": timeout})
+    provider.cache_allowed_requests = True  # eth_chainId and the like are asked once, not before every call
     w3 = Web3(provider)
     try:
         chain_id = w3.eth.chain_id

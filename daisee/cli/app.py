@@ -40,7 +40,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle
+    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay
 
     for command in (
         account.account,
@@ -52,6 +52,7 @@ def _register() -> None:
         member.member,
         meter.meter,
         oracle.oracle,
+        relay.relay,
     ):
         cli.add_command(command)
 

@@ -64,6 +64,14 @@ def _after_rejection(reason: RejectReason) -> Outcome:
     return Outcome(REJECTED, reason.name)
 
 
+def _relay_rejection(reason: str) -> Outcome:
+    """What a relay's rejection reason (a RejectReason name) means for the outbox."""
+    try:
+        return _after_rejection(RejectReason[reason])
+    except KeyError:
+        return Outcome(REJECTED, reason)
+
+
 class RelaySender:
     """POST readings to a relay (`daisee relay serve`) and ask it what became of them."""
 
@@ -78,19 +86,23 @@ class RelaySender:
         r = signed.reading
         status, body = self._request("GET", f"/readings/0x{r.meter_id.hex()}/{r.interval}")
         if status == 200:
-            known = body.get("status")
-            if known == "accepted":
+            if body.get("status") == "accepted":
                 return Outcome(CONFIRMED)
-            if known == "rejected":
-                return _after_rejection(RejectReason[str(body.get("reason"))])
-            return Outcome(SENT, str(known))
-        if status != 404:
+            if body.get("status") != "rejected":
+                return Outcome(SENT, str(body.get("status")))
+            outcome = _relay_rejection(str(body.get("reason")))
+            if outcome.status != WAIT:
+                return outcome
+            # the chain was not ready: post it again, the relay queues it anew
+        elif status != 404:
             return Outcome(RETRY, f"relay answered {status}")
         status, body = self._request("POST", "/readings", signed.to_json())
-        if status in (200, 202, 409):
+        if status in (200, 202):
             return Outcome(SENT)
+        if status == 409:  # the relay holds it, or the chain already has it
+            return Outcome(CONFIRMED) if body.get("reason") == RejectReason.STALE_INTERVAL.name else Outcome(SENT)
         if status == 422:
-            return Outcome(REJECTED, str(body.get("error")))
+            return Outcome(REJECTED, str(body.get("reason") or body.get("error")))
         return Outcome(RETRY, f"relay answered {status}: {body.get('error')}")
 
     def _request(self, method: str, path: str, payload: object = None) -> tuple[int, dict[str, object]]:

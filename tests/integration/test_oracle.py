@@ -19,7 +19,8 @@ from daisee.loop import Loop
 from daisee.oracle.outbox import CONFIRMED, Outbox
 from daisee.oracle.runner import Oracle
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import DirectSender
+from daisee.oracle.senders import DirectSender, RelaySender
+from daisee.relay.service import Relay, RelaySettings
 from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
 INTERVALS = 8
@@ -126,3 +127,23 @@ def test_oracle_rides_out_a_node_outage_without_losing_or_doubling(project_root:
         assert loop.counter(consumer) == (INTERVALS, 400 * INTERVALS, 0)
     finally:
         node.stop()
+
+
+def test_oracle_through_the_relay_gets_every_interval_on_chain_once(anvil_node: LocalNode, tmp_path: Path) -> None:
+    loop, consumer = _lone_consumer_loop(anvil_node.url)
+    relay = Relay(
+        Loop(loop.outsider, loop.loop.address), tmp_path / "relay.sqlite", RelaySettings(port=0, batch_seconds=0.2)
+    )
+    relay.start()
+    stop = threading.Event()
+    _keep_settling(loop.loop, stop)
+    try:
+        sampler = Sampler(consumer.meter_id, loop.genesis, INTERVAL)
+        outbox = Outbox(tmp_path / "outbox.sqlite")
+        oracle = Oracle(sampler, PrivateKey(consumer.key.key), loop.loop.domain, outbox, RelaySender(relay.url))
+        _run_until_confirmed(oracle, _Meter(loop.genesis, 0))
+    finally:
+        stop.set()
+        relay.stop()
+    assert [r.status for r in oracle.outbox.rows()] == [CONFIRMED] * INTERVALS
+    assert _accepted_intervals(loop.loop, consumer.meter_id) == list(range(INTERVALS))

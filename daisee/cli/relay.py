@@ -1,0 +1,103 @@
+"""`daisee relay`: take households' signed readings over HTTP and submit them to the loop in batches."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from daisee.chain.accounts import daisee_home
+from daisee.chain.deploy import load_deployment
+from daisee.chain.nodes import LOOPBACK
+from daisee.cli.options import chain_options, open_chain, open_sender
+from daisee.domain import address
+from daisee.errors import DaiseeError
+from daisee.loop import READING_BATCH, Loop
+from daisee.relay import Relay, RelaySettings
+from daisee.relay.service import DEFAULT_PORT
+
+
+@click.group()
+def relay() -> None:
+    """Relay households' signed readings to the loop, paying the gas for them."""
+
+
+@relay.command("serve")
+@chain_options
+@click.option("--loop", "loop_address", help="Loop contract address (default: the deployment record's).")
+@click.option("--host", default=LOOPBACK, show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=READING_BATCH, show_default=True, help="Readings per batch."
+)
+@click.option(
+    "--batch-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Send a smaller batch once its oldest reading has waited this long.",
+)
+@click.option(
+    "--queue",
+    "queue_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SQLite queue file (default: relay-<chain id>.sqlite in $DAISEE_HOME or ~/.daisee).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=RelaySettings.rate_limit,
+    show_default=True,
+    help="Readings per meter per minute.",
+)
+def serve(
+    chain_target: str,
+    chain_id: int | None,
+    account: str | None,
+    password_file: Path | None,
+    deployments_dir: Path,
+    loop_address: str | None,
+    host: str,
+    port: int,
+    batch_size: int,
+    batch_seconds: float,
+    queue_path: Path | None,
+    rate_limit: int,
+) -> None:
+    """Serve the relay's HTTP API until Ctrl-C (or SIGTERM), then stop cleanly.
+
+    POST /readings takes one signed reading or {"readings": [...]}, checks each against its meter on the
+    chain and queues it; GET /readings/<meter id>/<interval> tells what became of it; GET /status and
+    GET /health are for the operator. The account pays the gas of every batch.
+    """
+    chain = open_chain(chain_target, chain_id)
+    given = address(loop_address, "--loop") if loop_address else load_deployment(chain, deployments_dir).address
+    loop_at = chain.w3.to_checksum_address(given)
+    if not chain.w3.eth.get_code(loop_at):
+        raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
+    loop = Loop(open_sender(chain, account, password_file), loop_at)
+    settings = RelaySettings(host, port, batch_size, batch_seconds, rate_limit)
+    _log_to_stderr()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    with Relay(loop, queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite", settings):
+        while not stop.wait(1.0):
+            pass
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("daisee.relay")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,153 @@
+"""What the relay takes in: a POST body parsed, each reading checked off-chain, then queued — or refused.
+
+A POST with several readings is all-or-nothing: if any reading is refused, none is queued and the answer
+names the first refused reading by its index, so no gas is ever spent on a reading the relay could tell
+is garbage. A client that cannot fix a batch can send its readings one by one.
+
+A refusal's body is {"error": "<one line>"}, plus "index" (multi-reading posts) and "reason" where the loop
+would have refused the reading too (UNKNOWN_METER, BAD_SIGNATURE, METER_INACTIVE: 422; STALE_INTERVAL: 409,
+the chain already has this interval or a later one). A 409 without a reason is a reading the relay already
+holds: GET /readings/<meter>/<interval> tells its fate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from daisee.domain import RejectReason
+from daisee.errors import DaiseeError
+from daisee.readings import SignedReading
+from daisee.relay.logs import describe_error, log_event
+from daisee.relay.meters import MeterCache, precheck
+from daisee.relay.queue import DuplicateReadingError, ReadingQueue
+from daisee.relay.ratelimit import RateLimiter
+
+MAX_BODY_BYTES = 1 << 20
+_SHAPE = 'one signed reading as a JSON object, or {"readings": [...]}'
+
+
+class RefusedError(Exception):
+    """A request the relay will not take: the HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str, index: int | None = None, reason: RejectReason | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.index = index
+        self.reason = reason
+
+    def as_json(self) -> dict[str, object]:
+        """`error`; `index` for a multi-reading post; `reason`, the loop's reject reason, where it applies."""
+        body: dict[str, object] = {"error": self.message}
+        if self.index is not None:
+            body["index"] = self.index
+        if self.reason is not None:
+            body["reason"] = self.reason.name
+        return body
+
+
+def parse_readings(body: bytes) -> list[SignedReading]:
+    """The signed readings in a POST body (400 if it is not JSON of the right shape)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RefusedError(400, f"body is not JSON ({' '.join(str(exc).split())}): send {_SHAPE}") from None
+    items, many = [data], False
+    if isinstance(data, dict) and "readings" in data:
+        items, many = data["readings"], True
+        if set(data) != {"readings"} or not isinstance(items, list) or not items:
+            raise RefusedError(400, f'"readings" must be a non-empty list and the only key: send {_SHAPE}')
+    readings = []
+    for index, item in enumerate(items):
+        try:
+            readings.append(SignedReading.from_json(item))
+        except DaiseeError as exc:
+            raise RefusedError(400, _prefix(index, many) + str(exc), index if many else None) from None
+    return readings
+
+
+def _prefix(index: int, many: bool) -> str:
+    return f"reading #{index}: " if many else ""
+
+
+class Intake:
+    """Checks readings against the chain's view of their meters, the rate limit and the queue, then queues them."""
+
+    def __init__(
+        self, meters: MeterCache, queue: ReadingQueue, limiter: RateLimiter, on_queued: Callable[[], None]
+    ) -> None:
+        self.meters = meters
+        self.queue = queue
+        self.limiter = limiter
+        self.on_queued = on_queued
+        self._lock = threading.Lock()  # rate-limit check, insert and record happen as one step
+
+    def accept(self, readings: list[SignedReading]) -> int:
+        """Queue every reading or none (raises RefusedError); returns how many were queued."""
+        many = len(readings) > 1
+        for index, signed in enumerate(readings):
+            self._check(signed, index, many)
+        wanted = Counter(signed.reading.meter_id for signed in readings)
+        with self._lock:
+            now = time.monotonic()
+            over = self.limiter.over(wanted, now)
+            if over is not None:
+                index = next(i for i, s in enumerate(readings) if s.reading.meter_id == over)
+                raise RefusedError(
+                    429,
+                    f"{_prefix(index, many)}meter 0x{over.hex()} would send more than {self.limiter.per_minute} "
+                    "readings in a minute: slow down and send it again later",
+                    index if many else None,
+                )
+            try:
+                self.queue.add(readings, time.time())
+            except DuplicateReadingError as exc:
+                reading = readings[exc.index].reading
+                raise RefusedError(
+                    409,
+                    f"{_prefix(exc.index, many)}meter 0x{reading.meter_id.hex()} interval {reading.interval} "
+                    f"is {exc}: nothing to do",
+                    exc.index if many else None,
+                ) from None
+            self.limiter.record(wanted, now)
+        log_event("queued", logging.DEBUG, readings=len(readings))
+        self.on_queued()
+        return len(readings)
+
+    def _check(self, signed: SignedReading, index: int, many: bool) -> None:
+        reading = signed.reading
+        meter = f"meter 0x{reading.meter_id.hex()}"
+        try:
+            found = self.meters.get(reading.meter_id)
+            reason = precheck(signed, found, self.meters.loop.domain)
+            if reason is RejectReason.BAD_SIGNATURE:  # the PMO may have rotated the signer since it was cached
+                found = self.meters.get(reading.meter_id, fresh=True)
+                reason = precheck(signed, found, self.meters.loop.domain)
+        except Exception as exc:  # web3 and requests raise many types for one cause: the node did not answer
+            error = describe_error(exc, self.meters.loop.sender.chain.url)
+            log_event("meter_read_failed", meter=meter, error=error)
+            raise RefusedError(503, f"cannot read {meter} from the chain ({error}): try again later") from None
+        if reason is None:
+            return
+        domain = self.meters.loop.domain
+        messages = {
+            RejectReason.UNKNOWN_METER: (422, f"{meter} is not registered in loop {domain.loop}"),
+            RejectReason.BAD_SIGNATURE: (
+                422,
+                f"{meter} interval {reading.interval} is not signed by the meter's registered signer "
+                f"for loop {domain.loop} on chain {domain.chain_id}",
+            ),
+            RejectReason.METER_INACTIVE: (422, f"{meter} was removed from the loop"),
+            RejectReason.STALE_INTERVAL: (
+                409,
+                f"{meter} already has interval {reading.interval} or a later one on chain "
+                f"(its next interval is {found.next_interval if found else 0}): nothing to do",
+            ),
+        }
+        status, message = messages[reason]
+        raise RefusedError(status, _prefix(index, many) + message, index if many else None, reason)

@@ -1,0 +1,136 @@
+"""A running relay for one loop: the HTTP intake, the SQLite queue and the batcher, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from daisee.chain.nodes import LOOPBACK
+from daisee.errors import DaiseeError
+from daisee.loop import READING_BATCH, Loop
+from daisee.relay.batcher import Batcher
+from daisee.relay.intake import Intake, parse_readings
+from daisee.relay.logs import log_event
+from daisee.relay.meters import METER_TTL, MeterCache
+from daisee.relay.queue import Fate, ReadingQueue
+from daisee.relay.ratelimit import RateLimiter
+from daisee.relay.server import RelayServer
+
+DEFAULT_PORT = 8552
+STOP_TIMEOUT = 30.0  # seconds to wait for a batch in flight; its readings stay `submitted` if it outlasts this
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    host: str = LOOPBACK
+    port: int = DEFAULT_PORT  # 0: any free port (see Relay.url)
+    batch_size: int = READING_BATCH
+    batch_seconds: float = 10.0
+    rate_limit: int = 60  # readings per meter per minute
+    meter_ttl: float = METER_TTL
+
+
+class Relay:
+    """Relays signed readings to `loop` (whose sender pays the gas), queued in the SQLite file `queue_path`."""
+
+    def __init__(self, loop: Loop, queue_path: Path, settings: RelaySettings | None = None) -> None:
+        self.loop = loop
+        self.settings = settings or RelaySettings()
+        self.queue = ReadingQueue(queue_path, loop.domain)
+        self.meters = MeterCache(loop, self.settings.meter_ttl)
+        self.batcher = Batcher(
+            loop,
+            self.queue,
+            self.meters,
+            batch_size=self.settings.batch_size,
+            batch_seconds=self.settings.batch_seconds,
+        )
+        self.intake = Intake(self.meters, self.queue, RateLimiter(self.settings.rate_limit), self.batcher.wake)
+        self._server: RelayServer | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise DaiseeError("the relay is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Listen and start the batcher; raises DaiseeError if the address is taken."""
+        try:
+            self._server = RelayServer((self.settings.host, self.settings.port), self)
+        except OSError as exc:
+            self._stopped = True
+            self.meters.close()
+            self.queue.close()
+            raise DaiseeError(
+                f"cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}): "
+                "stop what uses it or pick another --port"
+            ) from None
+        threading.Thread(target=self._server.serve_forever, name="relay-http", daemon=True).start()
+        self.batcher.start()
+        log_event(
+            "relay_started",
+            url=self.url,
+            chain_id=self.loop.domain.chain_id,
+            loop=self.loop.address,
+            account=self.loop.sender.address,
+            queue=self.queue.path,
+            batch_size=self.settings.batch_size,
+            batch_seconds=self.settings.batch_seconds,
+        )
+        if self.settings.host != LOOPBACK:
+            log_event("listening_beyond_loopback", logging.WARNING, note="anyone reaching the port can post readings")
+
+    def stop(self) -> None:
+        """Stop taking readings, let the requests and the batch in progress finish, close the queue (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        finished = self.batcher.stop(STOP_TIMEOUT)
+        depth = self.queue.counts()["queue_depth"]
+        self.meters.close()
+        if finished:
+            self.queue.close()
+        else:  # the batcher thread dies with the process; SQLite keeps every committed step
+            log_event("batch_still_in_flight", note="its readings are checked against the chain at the next start")
+        log_event("relay_stopped", queue_depth=depth)
+
+    def __enter__(self) -> Relay:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- the HTTP API
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "chain_id": self.loop.domain.chain_id, "loop": self.loop.address}
+
+    def status(self) -> dict[str, Any]:
+        batch, error = self.batcher.last_batch, self.batcher.last_error
+        return {
+            "chain_id": self.loop.domain.chain_id,
+            "loop": self.loop.address,
+            **self.queue.counts(),
+            "batches": self.batcher.batches,
+            "last_batch": None if batch is None else asdict(batch),
+            "last_error": None if error is None else {"error": error[0], "at": error[1]},
+        }
+
+    def fate(self, meter_id: bytes, interval: int) -> Fate | None:
+        return self.queue.fate(meter_id, interval)
+
+    def post(self, body: bytes) -> int:
+        return self.intake.accept(parse_readings(body))

@@ -1,0 +1,498 @@
+"""The relay against a real anvil and a real loop: HTTP in, batches out, every refusal, restarts and the CLI."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from web3.types import Wei
+
+from daisee.bench_relay import bench_relay
+from daisee.chain.accounts import create_account
+from daisee.chain.connect import connect
+from daisee.chain.nodes import LocalNode, free_port
+from daisee.errors import DaiseeError
+from daisee.loop import Loop
+from daisee.readings import LoopDomain, Reading, SignedReading
+from daisee.relay import Relay, RelaySettings
+from daisee.relay.intake import MAX_BODY_BYTES
+from daisee.relay.queue import ReadingQueue
+from tests.contract.conftest import SignedLoop, make_signed_loop
+
+WAIT_SECONDS = 30.0
+NEVER = 3600.0  # a batch-seconds threshold no test reaches
+
+MakeRelay = Callable[..., Relay]
+
+
+@pytest.fixture
+def env(anvil_node: LocalNode) -> SignedLoop:
+    """A fresh loop with three households; intervals 0 and 1 can be reported (settlement lag)."""
+    return make_signed_loop(connect(anvil_node.url), grace_seconds=86_400)
+
+
+@pytest.fixture
+def queue_file(tmp_path: Path) -> Path:
+    return tmp_path / "relay.sqlite"
+
+
+@pytest.fixture
+def make_relay(env: SignedLoop, queue_file: Path) -> Iterator[MakeRelay]:
+    """`make_relay(**settings)`: an unstarted relay on a free loopback port, paying with the outsider account."""
+    started: list[Relay] = []
+
+    def make(**settings: Any) -> Relay:
+        relay = Relay(Loop(env.outsider, env.loop.address), queue_file, RelaySettings(port=0, **settings))
+        started.append(relay)
+        return relay
+
+    yield make
+    for relay in started:  # stopped already, unless a test failed half-way
+        relay.stop()
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
+    """GET `url`, or POST `body` to it; the status and the decoded JSON answer."""
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"} if body is not None else {})
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def post(relay: Relay, payload: object) -> tuple[int, Any]:
+    return call(relay.url + "/readings", json.dumps(payload).encode())
+
+
+def fate(relay: Relay, signed: SignedReading) -> tuple[int, Any]:
+    return call(f"{relay.url}/readings/0x{signed.reading.meter_id.hex()}/{signed.reading.interval}")
+
+
+def status(relay: Relay) -> dict[str, Any]:
+    code, body = call(relay.url + "/status")
+    assert code == 200
+    return dict(body)
+
+
+def wait_for(what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def wait_settled(relay: Relay, *readings: SignedReading) -> list[dict[str, Any]]:
+    """Wait until every reading is accepted or rejected; their fates."""
+    wait_for("the batch", lambda: all(fate(relay, r)[1]["status"] in ("accepted", "rejected") for r in readings))
+    return [fate(relay, r)[1] for r in readings]
+
+
+# ---------------------------------------------------------------- the chain
+
+
+def accepted_on_chain(env: SignedLoop, signed: SignedReading) -> list[str]:
+    """Transactions in which the loop accepted this meter's interval."""
+    reading = signed.reading
+    logs = env.loop.contract.events.ReadingAccepted.get_logs(
+        argument_filters={"meterId": reading.meter_id, "interval": reading.interval}, from_block=0
+    )
+    return [log["transactionHash"].to_0x_hex() for log in logs]
+
+
+def rejections_on_chain(env: SignedLoop) -> int:
+    return len(env.loop.contract.events.ReadingRejected.get_logs(from_block=0))
+
+
+# ---------------------------------------------------------------- the happy path and the thresholds
+
+
+def test_a_valid_reading_is_queued_then_accepted_on_chain(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = env.households[0]
+    signed = env.sign(house, 0, 1_200, 3_400)
+    with make_relay(batch_seconds=1.0) as relay:
+        assert call(relay.url + "/health") == (
+            200,
+            {"status": "ok", "chain_id": env.chain.chain_id, "loop": env.loop.address},
+        )
+        assert post(relay, signed.to_json()) == (202, {"queued": 1})
+        assert fate(relay, signed) == (200, {"status": "queued", "reason": None, "tx": None})
+
+        [settled] = wait_settled(relay, signed)
+
+        assert settled["status"] == "accepted"
+        assert settled["reason"] is None
+        assert accepted_on_chain(env, signed) == [settled["tx"]]
+        assert env.counter(house) == (1, 1_200, 3_400)
+        report = status(relay)
+        assert report["queue_depth"] == report["in_flight"] == 0
+        assert (report["submitted"], report["accepted"], report["rejected"]) == (1, 1, {})
+        assert report["batches"] == 1
+        assert report["last_batch"]["tx"] == settled["tx"]
+        assert report["last_batch"]["gas_used"] > 0
+        assert report["last_error"] is None
+
+
+def test_a_full_batch_goes_at_once_and_a_partial_one_waits(env: SignedLoop, make_relay: MakeRelay) -> None:
+    readings = [env.sign(h, 0, 10 * i, 0) for i, h in enumerate(env.households)]
+    with make_relay(batch_size=3, batch_seconds=NEVER) as relay:
+        for signed in readings[:2]:
+            assert post(relay, signed.to_json())[0] == 202
+        time.sleep(1.0)
+        assert [fate(relay, r)[1]["status"] for r in readings[:2]] == ["queued", "queued"]
+        assert status(relay)["batches"] == 0
+
+        assert post(relay, readings[2].to_json())[0] == 202
+        fates = wait_settled(relay, *readings)
+
+        assert {f["status"] for f in fates} == {"accepted"}
+        assert len({f["tx"] for f in fates}) == 1  # one transaction
+        assert status(relay)["last_batch"]["readings"] == 3
+
+
+def test_a_partial_batch_goes_once_its_oldest_reading_waited_batch_seconds(
+    env: SignedLoop, make_relay: MakeRelay
+) -> None:
+    first, second = env.sign(env.households[0], 0, 5, 0), env.sign(env.households[1], 0, 7, 0)
+    with make_relay(batch_size=100, batch_seconds=2.0) as relay:
+        assert post(relay, first.to_json())[0] == 202
+        time.sleep(1.0)
+        assert post(relay, second.to_json())[0] == 202
+        assert fate(relay, first)[1]["status"] == "queued"
+
+        fates = wait_settled(relay, first, second)
+
+        assert [f["status"] for f in fates] == ["accepted", "accepted"]
+        assert fates[0]["tx"] == fates[1]["tx"]  # the younger reading rode along
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _post_raw(relay: Relay, body: bytes) -> tuple[int, Any]:
+    return call(relay.url + "/readings", body)
+
+
+def _stranger(env: SignedLoop) -> SignedReading:
+    return Reading(keccak(text="nobody"), 0, 1, 1).sign(Account.create().key, env.loop.domain)
+
+
+def _forged(env: SignedLoop) -> SignedReading:
+    house, forger = env.households[0], env.households[1]
+    return Reading(house.meter_id, 0, 1, 1).sign(forger.key.key, env.loop.domain)
+
+
+REFUSALS: dict[str, tuple[Callable[[SignedLoop, Relay], tuple[int, Any]], int, str, str | None]] = {
+    "bad JSON": (lambda env, relay: _post_raw(relay, b'{"meter_id": '), 400, "body is not JSON", None),
+    "not UTF-8": (lambda env, relay: _post_raw(relay, b"\xff\xfe"), 400, "body is not JSON", None),
+    "missing key": (
+        lambda env, relay: post(relay, {"meter_id": "0x" + "00" * 32}),
+        400,
+        "missing key 'interval'",
+        None,
+    ),
+    "empty list": (lambda env, relay: post(relay, {"readings": []}), 400, "non-empty list", None),
+    "oversize body": (
+        lambda env, relay: _post_raw(relay, b" " * (MAX_BODY_BYTES + 1)),
+        413,
+        f"body of {MAX_BODY_BYTES + 1:,} bytes is over",
+        None,
+    ),
+    "unknown meter": (
+        lambda env, relay: post(relay, _stranger(env).to_json()),
+        422,
+        "is not registered in loop",
+        "UNKNOWN_METER",
+    ),
+    "bad signature": (
+        lambda env, relay: post(relay, _forged(env).to_json()),
+        422,
+        "is not signed by the meter's",
+        "BAD_SIGNATURE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS, ids=str)
+def test_a_refused_post_says_why_and_queues_nothing(env: SignedLoop, make_relay: MakeRelay, case: str) -> None:
+    send, code, message, reason = REFUSALS[case]
+    with make_relay(batch_seconds=NEVER) as relay:
+        answer_code, body = send(env, relay)
+
+        error = body.pop("error")
+        assert answer_code == code
+        assert message in error
+        assert "\n" not in error
+        assert body == ({} if reason is None else {"reason": reason})
+        assert status(relay)["queue_depth"] == 0
+
+
+def test_a_declared_oversize_body_is_refused_before_it_is_read(env: SignedLoop, make_relay: MakeRelay) -> None:
+    with make_relay(batch_seconds=NEVER) as relay:
+        host, port = relay.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=WAIT_SECONDS)
+        connection.putrequest("POST", "/readings")
+        connection.putheader("Content-Length", str(100 * MAX_BODY_BYTES))
+        connection.endheaders()  # and never send the 100 MiB
+        response = connection.getresponse()
+
+        assert response.status == 413
+        assert "is over" in json.load(response)["error"]
+        connection.close()
+
+
+def test_a_removed_meter_is_refused(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = env.households[0]
+    env.loop.remove_meter(house.meter_id)
+    with make_relay(batch_seconds=NEVER) as relay:
+        assert post(relay, env.sign(house, 0, 1, 1).to_json()) == (
+            422,
+            {"error": f"meter 0x{house.meter_id.hex()} was removed from the loop", "reason": "METER_INACTIVE"},
+        )
+        assert status(relay)["queue_depth"] == 0
+
+
+def test_a_duplicate_of_a_queued_or_recorded_reading_is_a_conflict(env: SignedLoop, make_relay: MakeRelay) -> None:
+    queued = env.sign(env.households[0], 0, 1, 1)
+    recorded = env.sign(env.households[1], 0, 2, 2)
+    env.loop.submit([recorded])  # the gateway sent this one itself
+    with make_relay(batch_seconds=NEVER) as relay:
+        assert post(relay, queued.to_json())[0] == 202
+        again = env.sign(env.households[0], 0, 9, 9)  # another reading for the same interval
+
+        code, body = post(relay, again.to_json())
+        assert (code, body["error"].split(" is ")[-1]) == (409, "already queued: nothing to do")
+        assert "reason" not in body  # the relay holds it: GET /readings/… tells its fate
+        code, body = post(relay, recorded.to_json())
+        assert (code, body["reason"]) == (409, "STALE_INTERVAL")  # the chain holds it
+        assert "already has interval 0 or a later one on chain" in body["error"]
+        assert status(relay)["queue_depth"] == 1
+        assert fate(relay, recorded)[0] == 404
+
+
+def test_a_reading_the_loop_rejected_may_be_posted_again(env: SignedLoop, make_relay: MakeRelay) -> None:
+    early = env.sign(env.households[0], 5, 1, 1)  # settlement is at interval 0: too far ahead for now
+    with make_relay(batch_seconds=0.2) as relay:
+        assert post(relay, early.to_json())[0] == 202
+        [settled] = wait_settled(relay, early)
+        assert (settled["status"], settled["reason"]) == ("rejected", "SETTLEMENT_BACKLOG")
+        assert settled["tx"] is not None
+        assert status(relay)["rejected"] == {"SETTLEMENT_BACKLOG": 1}
+
+        assert post(relay, early.to_json()) == (202, {"queued": 1})
+
+
+def test_a_meter_over_its_rate_limit_is_told_to_slow_down(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house, neighbour = env.households[0], env.households[1]
+    with make_relay(batch_seconds=NEVER, rate_limit=1) as relay:
+        assert post(relay, env.sign(house, 0, 1, 1).to_json())[0] == 202
+
+        code, body = post(relay, env.sign(house, 1, 2, 2).to_json())
+
+        assert code == 429
+        assert "more than 1 readings in a minute" in body["error"]
+        assert post(relay, env.sign(neighbour, 0, 1, 1).to_json())[0] == 202  # a neighbour is not slowed down
+        assert status(relay)["queue_depth"] == 2
+
+
+def test_a_multi_reading_post_is_all_or_nothing(env: SignedLoop, make_relay: MakeRelay) -> None:
+    good = [env.sign(env.households[1], 0, 3, 0), env.sign(env.households[2], 0, 4, 4)]
+    with make_relay(batch_seconds=NEVER) as relay:
+        code, body = post(relay, {"readings": [r.to_json() for r in (good[0], _forged(env), good[1])]})
+
+        assert code == 422
+        assert body["index"] == 1
+        assert body["error"].startswith("reading #1: meter 0x")
+        assert [fate(relay, r)[0] for r in good] == [404, 404]
+
+        assert post(relay, {"readings": [r.to_json() for r in good]}) == (202, {"queued": 2})
+        code, body = post(relay, {"readings": [env.sign(env.households[0], 0, 1, 1).to_json(), good[1].to_json()]})
+        assert (code, body["index"]) == (409, 1)
+        assert status(relay)["queue_depth"] == 2
+
+
+# ---------------------------------------------------------------- exactly once
+
+
+def test_duplicate_posts_reach_the_chain_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
+    signed = env.sign(env.households[2], 0, 50, 60)
+    with make_relay(batch_seconds=1.0) as relay, ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda _: post(relay, signed.to_json())[0], range(8)))
+        assert codes == [202] + [409] * 7
+
+        [settled] = wait_settled(relay, signed)
+        assert post(relay, signed.to_json())[0] == 409
+
+    assert settled["status"] == "accepted"
+    assert accepted_on_chain(env, signed) == [settled["tx"]]
+    assert rejections_on_chain(env) == 0
+
+
+def test_a_restarted_relay_submits_its_queue_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
+    readings = [env.sign(h, 0, 100 + i, 0) for i, h in enumerate(env.households)]
+    readings.append(env.sign(env.households[0], 1, 200, 0))
+    with make_relay(batch_seconds=NEVER) as first:
+        assert post(first, {"readings": [r.to_json() for r in readings]}) == (202, {"queued": 4})
+    assert env.counter(env.households[0])[0] == 0  # nothing sent before the stop
+
+    with make_relay(batch_seconds=0.5) as second:
+        fates = wait_settled(second, *readings)
+        report = status(second)
+
+    assert [f["status"] for f in fates] == ["accepted"] * 4
+    for signed, settled in zip(readings, fates, strict=True):
+        assert accepted_on_chain(env, signed) == [settled["tx"]]
+    assert rejections_on_chain(env) == 0
+    assert env.counter(env.households[0]) == (2, 200, 0)
+    assert (report["submitted"], report["accepted"]) == (4, 4)
+
+
+def test_a_batch_whose_receipt_was_lost_is_not_sent_again(
+    env: SignedLoop, make_relay: MakeRelay, queue_file: Path
+) -> None:
+    readings = [env.sign(h, 0, 7 + i, 0) for i, h in enumerate(env.households[:2])]
+    with make_relay(batch_seconds=NEVER) as first:
+        assert post(first, {"readings": [r.to_json() for r in readings]})[0] == 202
+    queue = ReadingQueue(queue_file, env.loop.domain)  # a relay that crashed right after sending its batch:
+    entries = queue.take(10)
+    queue.mark_submitted(entries, env.chain.w3.eth.block_number, time.time())
+    result = env.loop.submit([e.signed for e in entries])
+    queue.close()
+
+    with make_relay(batch_seconds=0.5) as second:
+        fates = wait_settled(second, *readings)
+        report = status(second)
+
+    sent = result.receipt["transactionHash"].to_0x_hex()
+    assert fates == [{"status": "accepted", "reason": None, "tx": sent}] * 2
+    assert (report["submitted"], report["accepted"], report["batches"]) == (0, 2, 0)
+    assert rejections_on_chain(env) == 0
+
+
+# ---------------------------------------------------------------- the chain changes under the relay
+
+
+def test_a_rotated_signer_is_picked_up_at_once(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = env.households[0]
+    old_key_reading = env.sign(house, 0, 1, 1)
+    new_key = Account.create()
+    with make_relay(batch_seconds=NEVER, batch_size=2, meter_ttl=NEVER) as relay:
+        assert post(relay, old_key_reading.to_json())[0] == 202  # the meter is now cached with the old signer
+        env.loop.rotate_signer(house.meter_id, new_key.address)
+        new_key_reading = Reading(house.meter_id, 1, 2, 2).sign(new_key.key, env.loop.domain)
+
+        assert post(relay, new_key_reading.to_json())[0] == 202
+        assert post(relay, Reading(house.meter_id, 1, 3, 3).sign(house.key.key, env.loop.domain).to_json())[0] == 422
+
+        rejected, accepted = wait_settled(relay, old_key_reading, new_key_reading)
+
+    assert rejected == {"status": "rejected", "reason": "BAD_SIGNATURE", "tx": None}  # no gas spent on it
+    assert accepted["status"] == "accepted"
+    assert env.counter(house) == (2, 2, 2)
+
+
+def test_a_failing_batch_stays_queued_and_is_retried(env: SignedLoop, make_relay: MakeRelay) -> None:
+    signed = env.sign(env.households[1], 0, 11, 0)
+    env.loop.pause_readings()
+    with make_relay(batch_seconds=0.2) as relay:
+        assert post(relay, signed.to_json())[0] == 202
+        wait_for("a failed attempt", lambda: status(relay)["last_error"] is not None)
+        assert "rejected by the contract" in status(relay)["last_error"]["error"]
+        assert fate(relay, signed)[1]["status"] == "queued"
+
+        env.loop.unpause_readings()
+        [settled] = wait_settled(relay, signed)
+
+    assert settled["status"] == "accepted"
+    assert accepted_on_chain(env, signed) == [settled["tx"]]
+
+
+def test_a_relay_refuses_a_taken_port_and_another_loop_s_queue(
+    env: SignedLoop, make_relay: MakeRelay, tmp_path: Path
+) -> None:
+    with make_relay() as relay:
+        port = int(relay.url.rsplit(":", 1)[1])
+        busy = Relay(Loop(env.outsider, env.loop.address), tmp_path / "other.sqlite", RelaySettings(port=port))
+        with pytest.raises(DaiseeError, match=f"cannot listen on 127.0.0.1:{port}"):
+            busy.start()
+
+    elsewhere = LoopDomain(env.chain.chain_id, "0x" + "11" * 20)
+    with pytest.raises(DaiseeError, match="is the queue of loop"):
+        ReadingQueue(tmp_path / "relay.sqlite", elsewhere)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_daisee_relay_serve_runs_until_sigint(env: SignedLoop, isolated_home: Path, tmp_path: Path) -> None:
+    password = "relay-password-never-logged"
+    payer = create_account("relay", password)
+    w3 = env.chain.w3
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": env.pmo.address, "to": payer.address, "value": Wei(10**18)})
+    )
+    (tmp_path / "password").write_text(password + "\n")
+    port = free_port()
+    daisee_bin = str(Path(sys.executable).with_name("daisee"))
+    command = [daisee_bin, "relay", "serve", "--chain", env.chain.url or "", "--loop", env.loop.address]
+    command += ["--account", "relay", "--password-file", str(tmp_path / "password"), "--port", str(port)]
+    command += ["--batch-seconds", "0.5"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                return call(base + "/health")[0] == 200
+            except OSError:
+                return False
+
+        wait_for("the relay to answer", healthy)
+        signed = env.sign(env.households[0], 0, 42, 0)
+        assert call(base + "/readings", json.dumps(signed.to_json()).encode())[0] == 202
+        where = f"{base}/readings/{signed.reading.meter_id.hex()}/0"
+        wait_for("the batch", lambda: call(where)[1]["status"] == "accepted")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 0, stderr
+    assert accepted_on_chain(env, signed)
+    assert (isolated_home / f"relay-{env.chain.chain_id}.sqlite").is_file()
+    assert "event=relay_started" in stderr
+    assert "event=batch_submitted" in stderr
+    assert "event=relay_stopped queue_depth=0" in stderr
+    assert f"account={payer.address}" in stderr
+    assert password not in stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_load_benchmark_drives_every_reading_through_the_relay(anvil_node: LocalNode) -> None:
+    figures = bench_relay(connect(anvil_node.url), meters=12, rounds=2)
+
+    assert [(r.interval, r.readings) for r in figures.rounds] == [(0, 12), (1, 12)]
+    for r in figures.rounds:
+        assert 0 < r.max_backlog <= 12
+        assert r.gas_used > 0
+    assert figures.as_json()["meters"] == 12
