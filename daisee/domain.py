@@ -6,6 +6,7 @@ import re
 from decimal import Decimal, DecimalException
 from enum import IntEnum
 from fractions import Fraction
+from typing import Self
 
 from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
 
@@ -17,7 +18,24 @@ _MAX_PRICE_EXPONENT = 30  # prices are between 1e-30 and 1e30 per kWh; beyond, a
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
-class MeterKind(IntEnum):
+class _NamedChoice(IntEnum):
+    """An enum a user names in lowercase on the command line or in a configuration."""
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """The member named `text` (any case); a one-line error listing the choices otherwise."""
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            *others, last = (member.name.lower() for member in cls)
+            raise DaiseeError(f"unknown {cls._what()} {text!r}: use {', '.join(others)} or {last}") from None
+
+    @classmethod
+    def _what(cls) -> str:
+        return cls.__name__.lower()
+
+
+class MeterKind(_NamedChoice):
     """What a meter measures; mirrors `IEnergyLoop.MeterKind`."""
 
     CONSUMER = 0
@@ -25,15 +43,11 @@ class MeterKind(IntEnum):
     PROSUMER = 2
 
     @classmethod
-    def parse(cls, text: str) -> MeterKind:
-        """`consumer`, `producer` or `prosumer` (any case)."""
-        try:
-            return cls[text.upper()]
-        except KeyError:
-            raise DaiseeError(f"unknown meter kind {text!r}: use consumer, producer or prosumer") from None
+    def _what(cls) -> str:
+        return "meter kind"
 
 
-class AllocationKey(IntEnum):
+class AllocationKey(_NamedChoice):
     """How local production is shared among consumers; mirrors `IEnergyLoop.AllocationKey`."""
 
     PRORATA = 0
@@ -41,12 +55,8 @@ class AllocationKey(IntEnum):
     WEIGHTED = 2
 
     @classmethod
-    def parse(cls, text: str) -> AllocationKey:
-        """`prorata`, `static` or `weighted` (any case)."""
-        try:
-            return cls[text.upper()]
-        except KeyError:
-            raise DaiseeError(f"unknown allocation key {text!r}: use prorata, static or weighted") from None
+    def _what(cls) -> str:
+        return "allocation key"
 
 
 class RejectReason(IntEnum):
