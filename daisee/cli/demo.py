@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.progress import Progress
 from rich.table import Table
 
@@ -106,14 +107,16 @@ def _print_summary(run: DemoRun, summary: dict[str, Any]) -> None:
     table = Table(
         "household",
         "kind",
-        "consumed",
-        "from the loop",
-        "from the grid",
-        "produced",
-        "sold locally",
-        "to the grid",
-        "balance",
-        title="energy (kWh) and money (€)",
+        "used",
+        "local",
+        "grid",
+        "made",
+        "sold",
+        "export",
+        "€",
+        title="kWh: used = local (from the loop) + grid; made = sold (in the loop) + export",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     totals = {"consumed": 0, "allocated": 0, "produced": 0, "sold": 0}
     for member in summary["members"]:
