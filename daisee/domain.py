@@ -28,11 +28,8 @@ class _NamedChoice(IntEnum):
             return cls[text.upper()]
         except KeyError:
             *others, last = (member.name.lower() for member in cls)
-            raise DaiseeError(f"unknown {cls._what()} {text!r}: use {', '.join(others)} or {last}") from None
-
-    @classmethod
-    def _what(cls) -> str:
-        return cls.__name__.lower()
+            noun = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # MeterKind -> meter kind
+            raise DaiseeError(f"unknown {noun} {text!r}: use {', '.join(others)} or {last}") from None
 
 
 class MeterKind(_NamedChoice):
@@ -42,10 +39,6 @@ class MeterKind(_NamedChoice):
     PRODUCER = 1
     PROSUMER = 2
 
-    @classmethod
-    def _what(cls) -> str:
-        return "meter kind"
-
 
 class AllocationKey(_NamedChoice):
     """How local production is shared among consumers; mirrors `IEnergyLoop.AllocationKey`."""
@@ -53,10 +46,6 @@ class AllocationKey(_NamedChoice):
     PRORATA = 0
     STATIC = 1
     WEIGHTED = 2
-
-    @classmethod
-    def _what(cls) -> str:
-        return "allocation key"
 
 
 class RejectReason(IntEnum):

@@ -19,7 +19,7 @@ from daisee.loop import Loop
 from daisee.oracle.outbox import CONFIRMED, Outbox
 from daisee.oracle.runner import Oracle
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import DirectSender, RelaySender
+from daisee.oracle.senders import DirectSender, ReadingSender, RelaySender
 from daisee.relay.service import Relay, RelaySettings
 from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
@@ -47,10 +47,14 @@ class _Meter:
         self.closed.set()
 
 
-def _oracle(loop: SignedLoop, household: Household, outbox: Path, payer: Sender) -> Oracle:
+def _oracle(loop: SignedLoop, household: Household, outbox: Path, sender: ReadingSender) -> Oracle:
     sampler = Sampler(household.meter_id, loop.genesis, INTERVAL)
-    sender = DirectSender(Loop(payer, loop.loop.address))
     return Oracle(sampler, PrivateKey(household.key.key), loop.loop.domain, Outbox(outbox), sender)
+
+
+def _direct(loop: SignedLoop) -> DirectSender:
+    """Direct sending, the gas paid by a funded development account."""
+    return DirectSender(Loop(Sender.dev(loop.chain, 3), loop.loop.address))
 
 
 def _lone_consumer_loop(url: str) -> tuple[SignedLoop, Household]:
@@ -74,10 +78,16 @@ def _keep_settling(loop: Loop, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def _run_until_confirmed(oracle: Oracle, meter: _Meter, timeout: float = 120) -> None:
-    runner = threading.Thread(target=oracle.run, args=(meter, 0.2), daemon=True)
-    runner.start()
-    runner.join(timeout)
+def _run_until_confirmed(oracle: Oracle, loop: SignedLoop, timeout: float = 120) -> None:
+    """Run the oracle on the meter until everything is confirmed, with a keeper settling alongside."""
+    stop = threading.Event()
+    _keep_settling(loop.loop, stop)
+    try:
+        runner = threading.Thread(target=oracle.run, args=(_Meter(loop.genesis, 0), 0.2), daemon=True)
+        runner.start()
+        runner.join(timeout)
+    finally:
+        stop.set()
     assert not runner.is_alive(), f"oracle still has {oracle.outbox.backlog()} readings unconfirmed"
 
 
@@ -88,13 +98,8 @@ def _accepted_intervals(loop: Loop, meter_id: bytes) -> list[int]:
 
 def test_oracle_signs_every_interval_and_the_chain_has_each_once(anvil_node: LocalNode, tmp_path: Path) -> None:
     loop, consumer = _lone_consumer_loop(anvil_node.url)
-    oracle = _oracle(loop, consumer, tmp_path / "outbox.sqlite", Sender.dev(loop.chain, 3))
-    stop = threading.Event()
-    _keep_settling(loop.loop, stop)
-    try:
-        _run_until_confirmed(oracle, _Meter(loop.genesis, 0))
-    finally:
-        stop.set()
+    oracle = _oracle(loop, consumer, tmp_path / "outbox.sqlite", _direct(loop))
+    _run_until_confirmed(oracle, loop)
 
     assert [r.status for r in oracle.outbox.rows()] == [CONFIRMED] * INTERVALS
     assert _accepted_intervals(loop.loop, consumer.meter_id) == list(range(INTERVALS))
@@ -106,7 +111,7 @@ def test_oracle_rides_out_a_node_outage_without_losing_or_doubling(project_root:
     node.start()
     try:
         loop, consumer = _lone_consumer_loop(node.url)
-        oracle = _oracle(loop, consumer, tmp_path / "outbox.sqlite", Sender.dev(loop.chain, 3))
+        oracle = _oracle(loop, consumer, tmp_path / "outbox.sqlite", _direct(loop))
         # readings for the first intervals are signed and stored while the node is down
         node.stop()
         for t in range(3):
@@ -117,12 +122,7 @@ def test_oracle_rides_out_a_node_outage_without_losing_or_doubling(project_root:
             oracle.outbox.retry_later(row.signed.reading, 0, "node was down")
 
         node.start()
-        stop = threading.Event()
-        _keep_settling(loop.loop, stop)
-        try:
-            _run_until_confirmed(oracle, _Meter(loop.genesis, 0))
-        finally:
-            stop.set()
+        _run_until_confirmed(oracle, loop)
         assert _accepted_intervals(loop.loop, consumer.meter_id) == list(range(INTERVALS))
         assert loop.counter(consumer) == (INTERVALS, 400 * INTERVALS, 0)
     finally:
@@ -131,19 +131,9 @@ def test_oracle_rides_out_a_node_outage_without_losing_or_doubling(project_root:
 
 def test_oracle_through_the_relay_gets_every_interval_on_chain_once(anvil_node: LocalNode, tmp_path: Path) -> None:
     loop, consumer = _lone_consumer_loop(anvil_node.url)
-    relay = Relay(
-        Loop(loop.outsider, loop.loop.address), tmp_path / "relay.sqlite", RelaySettings(port=0, batch_seconds=0.2)
-    )
-    relay.start()
-    stop = threading.Event()
-    _keep_settling(loop.loop, stop)
-    try:
-        sampler = Sampler(consumer.meter_id, loop.genesis, INTERVAL)
-        outbox = Outbox(tmp_path / "outbox.sqlite")
-        oracle = Oracle(sampler, PrivateKey(consumer.key.key), loop.loop.domain, outbox, RelaySender(relay.url))
-        _run_until_confirmed(oracle, _Meter(loop.genesis, 0))
-    finally:
-        stop.set()
-        relay.stop()
+    settings = RelaySettings(port=0, batch_seconds=0.2)
+    with Relay(Loop(loop.outsider, loop.loop.address), tmp_path / "relay.sqlite", settings) as relay:
+        oracle = _oracle(loop, consumer, tmp_path / "outbox.sqlite", RelaySender(relay.url))
+        _run_until_confirmed(oracle, loop)
     assert [r.status for r in oracle.outbox.rows()] == [CONFIRMED] * INTERVALS
     assert _accepted_intervals(loop.loop, consumer.meter_id) == list(range(INTERVALS))
