@@ -12,10 +12,10 @@ install:
 	$(PYTHON) -m pip install --quiet .
 
 ## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev];
-## Debian: the mosquitto MQTT broker the gateway tests start on loopback).
+## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the report's page).
 install-dev:
-	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto)
+	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto chromium)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 

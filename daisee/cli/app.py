@@ -40,7 +40,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay
+    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay, report
 
     for command in (
         account.account,
@@ -53,6 +53,7 @@ def _register() -> None:
         meter.meter,
         oracle.oracle,
         relay.relay,
+        report.report,
     ):
         cli.add_command(command)
 

@@ -16,6 +16,8 @@ from daisee.cli.output import console
 from daisee.demo import DemoRun, run_demo, simulated_households
 from daisee.domain import AllocationKey
 from daisee.loop import Loop, MemberResult
+from daisee.report import build_report
+from daisee.report.html import render_html
 
 
 @click.command()
@@ -30,6 +32,12 @@ from daisee.loop import Loop, MemberResult
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the results, read back from the chain, to this file.",
 )
+@click.option(
+    "--report",
+    "report_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the loop's report (a standalone HTML page with its curves, bars and ledger).",
+)
 @chain_options
 def demo(
     households: int,
@@ -38,6 +46,7 @@ def demo(
     seed: int,
     key: str,
     json_out: Path | None,
+    report_out: Path | None,
     **chain_args: Any,
 ) -> None:
     """Simulate a neighbourhood's day on a real chain: deploy a loop, admit the households, sign and
@@ -60,6 +69,10 @@ def demo(
     if json_out:
         json_out.write_text(json.dumps(summary, indent=1) + "\n")
         console.print(f"wrote {json_out}")
+    if report_out:
+        names = {h.meter_id: h.name for h in run.households}
+        report_out.write_text(render_html(build_report(loop, run.deployment.block, names)))
+        console.print(f"wrote {report_out}")
 
 
 def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:

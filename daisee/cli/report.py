@@ -1,0 +1,70 @@
+"""`daisee report`: a recorded loop's report, read from the chain: tables, a standalone HTML page, CSV."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from eth_utils import to_checksum_address
+
+from daisee.chain.deploy import DEPLOYMENTS_DIR, ZERO_ADDRESS, load_deployment
+from daisee.chain.transact import Sender
+from daisee.cli.options import CHAIN_ENV, json_option, open_chain
+from daisee.cli.output import console, print_json
+from daisee.loop import Loop
+from daisee.report.csv import billing_csv, intervals_csv
+from daisee.report.data import build_report
+from daisee.report.html import render_html
+from daisee.report.terminal import print_report
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+@click.command()
+@click.option(
+    "--chain",
+    "chain_target",
+    default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
+    show_default="embedded, or $DAISEE_CHAIN",
+    help="anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL; the embedded chain keeps no loop to report on.",
+)
+@click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id.")
+@click.option(
+    "--deployments",
+    "deployments_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEPLOYMENTS_DIR,
+    show_default=True,
+    help="Folder of deployment records.",
+)
+@click.option("--out", type=_FILE, help="Write a standalone HTML page (charts included, opens offline).")
+@click.option("--csv", "csv_out", type=_FILE, help="Write the billing CSV: one row per member.")
+@click.option("--csv-intervals", type=_FILE, help="Write a CSV with one row per settled interval and meter.")
+@json_option
+def report(
+    chain_target: str,
+    chain_id: int | None,
+    deployments_dir: Path,
+    out: Path | None,
+    csv_out: Path | None,
+    csv_intervals: Path | None,
+    as_json: bool,
+) -> None:
+    """Report on the recorded loop: each member's energy and money, the ledger, and the loop's
+    self-consumption and self-sufficiency, every number read from the chain. Needs no account."""
+    chain = open_chain(chain_target, chain_id)
+    deployment = load_deployment(chain, deployments_dir)
+    reader = Sender(chain, to_checksum_address(ZERO_ADDRESS))  # reads only: nothing is signed or sent
+    loop_report = build_report(Loop(reader, deployment.address), deployment.block)
+    written = []
+    for path, text in ((out, render_html), (csv_out, billing_csv), (csv_intervals, intervals_csv)):
+        if path:
+            path.write_text(text(loop_report))
+            written.append(path)
+    if as_json:
+        print_json(loop_report.as_json())
+        return
+    print_report(loop_report, console)
+    for path in written:
+        console.print(f"wrote {path}")
