@@ -20,36 +20,45 @@ from daisee.errors import DaiseeError
 CHAIN_ENV = "DAISEE_CHAIN"
 
 
+def _apply(command: Callable[..., Any], decorators: list[Callable[..., Any]]) -> Callable[..., Any]:
+    return functools.reduce(lambda f, decorate: decorate(f), reversed(decorators), command)
+
+
+_CHAIN = click.option(
+    "--chain",
+    "chain_target",
+    default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
+    show_default="embedded, or $DAISEE_CHAIN",
+    help="embedded, anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL.",
+)
+_CHAIN_ID = click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id.")
+_DEPLOYMENTS = click.option(
+    "--deployments",
+    "deployments_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEPLOYMENTS_DIR,
+    show_default=True,
+    help="Folder of deployment records.",
+)
+_ACCOUNT = click.option(
+    "--account",
+    help="Keystore account that signs (see `daisee account`); dev chains default to their first account.",
+)
+_PASSWORD_FILE = click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"File whose first line unlocks --account (else ${PASSWORD_ENV}, else a prompt).",
+)
+
+
+def read_chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--chain`, `--chain-id` and `--deployments`: for commands that only read."""
+    return _apply(command, [_CHAIN, _CHAIN_ID, _DEPLOYMENTS])
+
+
 def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """`--chain`, `--chain-id`, `--account`, `--password-file` and `--deployments`."""
-    decorators = [
-        click.option(
-            "--chain",
-            "chain_target",
-            default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
-            show_default="embedded, or $DAISEE_CHAIN",
-            help="embedded, anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL.",
-        ),
-        click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id."),
-        click.option(
-            "--account",
-            help="Keystore account that signs (see `daisee account`); dev chains default to their first account.",
-        ),
-        click.option(
-            "--password-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help=f"File whose first line unlocks --account (else ${PASSWORD_ENV}, else a prompt).",
-        ),
-        click.option(
-            "--deployments",
-            "deployments_dir",
-            type=click.Path(path_type=Path, file_okay=False),
-            default=DEPLOYMENTS_DIR,
-            show_default=True,
-            help="Folder of deployment records.",
-        ),
-    ]
-    return functools.reduce(lambda f, decorate: decorate(f), reversed(decorators), command)
+    return _apply(command, [_CHAIN, _CHAIN_ID, _ACCOUNT, _PASSWORD_FILE, _DEPLOYMENTS])
 
 
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 from eth_utils import to_checksum_address
 
-from daisee.chain.deploy import DEPLOYMENTS_DIR, ZERO_ADDRESS, load_deployment
+from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
-from daisee.cli.options import CHAIN_ENV, json_option, open_chain
+from daisee.cli.options import json_option, open_chain, read_chain_options
 from daisee.cli.output import console, print_json
 from daisee.loop import Loop
 from daisee.report.csv import billing_csv, intervals_csv
@@ -22,22 +21,7 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
 
 
 @click.command()
-@click.option(
-    "--chain",
-    "chain_target",
-    default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
-    show_default="embedded, or $DAISEE_CHAIN",
-    help="anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL; the embedded chain keeps no loop to report on.",
-)
-@click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id.")
-@click.option(
-    "--deployments",
-    "deployments_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEPLOYMENTS_DIR,
-    show_default=True,
-    help="Folder of deployment records.",
-)
+@read_chain_options
 @click.option("--out", type=_FILE, help="Write a standalone HTML page (charts included, opens offline).")
 @click.option("--csv", "csv_out", type=_FILE, help="Write the billing CSV: one row per member.")
 @click.option("--csv-intervals", type=_FILE, help="Write a CSV with one row per settled interval and meter.")
