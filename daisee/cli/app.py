@@ -40,7 +40,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay, report
+    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay, report, tutorial
 
     for command in (
         account.account,
@@ -54,6 +54,7 @@ def _register() -> None:
         oracle.oracle,
         relay.relay,
         report.report,
+        tutorial.tutorial,
     ):
         cli.add_command(command)
 
