@@ -15,7 +15,7 @@ install:
 ## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the report's page).
 install-dev:
 	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto chromium)
+		($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 
