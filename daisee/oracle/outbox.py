@@ -76,13 +76,22 @@ class Outbox:
         return cursor.rowcount == 1
 
     def due(self, now: float, limit: int = 100) -> list[SignedReading]:
-        """Unconfirmed readings whose next attempt is due, oldest interval first."""
+        """Unconfirmed readings to send now, in interval order, stopping at the first that must wait.
+
+        A meter's readings reach the chain in order: sending a later interval while an earlier one waits
+        would make the chain skip the earlier one, and its interval could then close only by grace.
+        """
         rows = self._db.execute(
-            "SELECT meter_id, interval, import_wh, export_wh, r, vs FROM readings"
-            " WHERE status IN (?, ?) AND next_attempt <= ? ORDER BY interval LIMIT ?",
-            (PENDING, SENT, now, limit),
+            "SELECT meter_id, interval, import_wh, export_wh, r, vs, next_attempt FROM readings"
+            " WHERE status IN (?, ?) ORDER BY interval LIMIT ?",
+            (PENDING, SENT, limit),
         ).fetchall()
-        return [_signed(row) for row in rows]
+        due = []
+        for row in rows:
+            if row[6] > now:
+                break
+            due.append(_signed(row[:6]))
+        return due
 
     def mark(self, reading: Reading, status: str, reason: str | None = None) -> None:
         """Record what became of a reading (SENT, CONFIRMED or REJECTED)."""

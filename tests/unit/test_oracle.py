@@ -231,3 +231,13 @@ def test_a_missing_configuration_names_the_examples(tmp_path: Path) -> None:
 def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     Outbox(tmp_path / "o.sqlite")
     assert sqlite3.connect(tmp_path / "o.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_outbox_sends_in_interval_order_and_never_past_a_waiting_reading(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    for t in (0, 1, 2):
+        outbox.add(_signed(t, imp=100 + t))
+    outbox.retry_later(_signed(1).reading, 60, "SETTLEMENT_BACKLOG", count_attempt=False)
+    assert outbox.due(now=1e9) == [_signed(0, imp=100)]  # 2 waits behind 1
+    outbox.mark(_signed(0).reading, CONFIRMED)
+    assert outbox.due(now=1e12) == [_signed(1, imp=101), _signed(2, imp=102)]
