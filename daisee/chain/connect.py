@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.providers import BaseProvider, HTTPProvider
+from web3.providers import HTTPProvider
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from daisee.chain.networks import BUILT_IN, DEV_POLICY, Network, TxPolicy, find_network
 from daisee.errors import DaiseeError
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
@@ -19,6 +20,7 @@ _START_HINT = {
     "ganache": "start one with `daisee chain start --kind ganache` or pass its URL with --chain",
     "rpc": "check the URL and that the node is running",
 }
+RPC_POLICY = TxPolicy(confirmations=1)  # an unnamed node that is not a development chain
 
 
 @dataclass
@@ -26,13 +28,16 @@ class Chain:
     """A connected chain.
 
     `kind` is `embedded`, `anvil`, `ganache` or `rpc` (any other node); development kinds offer
-    unlocked, funded accounts.
+    unlocked, funded accounts. `network` is the profile it was reached through, if any; `policy` says
+    how transactions are priced and awaited there.
     """
 
     w3: Web3
     kind: str
     chain_id: int
     url: str | None = None
+    network: str | None = None
+    policy: TxPolicy = field(default=DEV_POLICY)
 
     @property
     def is_dev(self) -> bool:
@@ -41,7 +46,7 @@ class Chain:
     @property
     def label(self) -> str:
         """A short name for messages: the kind and chain id, never the URL (it may carry an API key)."""
-        return f"{self.kind} (chain id {self.chain_id})"
+        return f"{self.network or self.kind} (chain id {self.chain_id})"
 
     def dev_accounts(self) -> list[str]:
         """The node's unlocked accounts (development chains only)."""
@@ -75,21 +80,35 @@ def _uses_poa_extra_data(w3: Web3) -> bool:
     return len(extra) > 2 + 2 * 32
 
 
-def connect(target: str = "embedded", *, expected_chain_id: int | None = None, timeout: float = 30.0) -> Chain:
-    """Connect to `target`: `embedded`, `anvil`, `ganache` (on the default local port) or an http(s) URL.
+def connect(
+    target: str = "embedded",
+    *,
+    expected_chain_id: int | None = None,
+    confirmations: int | None = None,
+    timeout: float = 30.0,
+) -> Chain:
+    """Connect to `target`: `embedded`, `anvil`, `ganache` (on the default local port), an http(s) URL,
+    or the name of a network profile (see {daisee.chain.networks}).
 
-    Raises DaiseeError when the node is unreachable or its chain id differs from `expected_chain_id`.
+    Raises DaiseeError when the node is unreachable or its chain id differs from the profile's or
+    `expected_chain_id`. `confirmations` overrides the policy's.
     """
-    provider: BaseProvider
     if target == "embedded":
         w3 = Web3(EthereumTesterProvider())
-        return _checked(Chain(w3, "embedded", w3.eth.chain_id), expected_chain_id)
+        chain = Chain(w3, "embedded", w3.eth.chain_id)
+        return _checked(_with_confirmations(chain, confirmations), expected_chain_id)
+    network: Network | None = None
     if target in ("anvil", "ganache"):
         url, named = DEFAULT_RPC_URL, target
     elif urlsplit(target).scheme in ("http", "https"):
         url, named = target, "rpc"
+    elif network := find_network(target):
+        url, named = network.rpc_url(), "rpc"
     else:
-        raise DaiseeError(f"unknown chain {target!r}: use embedded, anvil, ganache or an http(s):// RPC URL")
+        raise DaiseeError(
+            f"unknown chain {target!r}: use embedded, anvil, ganache, an http(s):// RPC URL or a network profile "
+            f"({', '.join(BUILT_IN)} or your own; see `daisee network list`)"
+        )
 
     provider = HTTPProvider(url, request_kwargs={"timeout": timeout})
     provider.cache_allowed_requests = True  # eth_chainId and the like are asked once, not before every call
@@ -97,11 +116,25 @@ def connect(target: str = "embedded", *, expected_chain_id: int | None = None, t
     try:
         chain_id = w3.eth.chain_id
     except Exception as exc:  # requests and aiohttp raise many types for one cause: nobody answers
-        raise DaiseeError(f"cannot reach the RPC node at {redact(url)}: {_START_HINT[named]}") from exc
+        hint = f"check ${network.rpc_env} and that the node is running" if network else _START_HINT[named]
+        raise DaiseeError(f"cannot reach the RPC node at {redact(url)}: {hint}") from exc
     kind = _kind_of(w3)
     if kind == "rpc" and _uses_poa_extra_data(w3):
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-    return _checked(Chain(w3, kind, chain_id, url), expected_chain_id)
+    policy = network.policy if network else DEV_POLICY if kind in DEV_KINDS else RPC_POLICY
+    chain = Chain(w3, kind, chain_id, url, network.name if network else None, policy)
+    if network and chain_id != network.chain_id:
+        raise DaiseeError(
+            f"wrong chain: network {network.name!r} is chain id {network.chain_id} but the node at {redact(url)} "
+            f"reports {chain_id}: fix ${network.rpc_env} or the profile"
+        )
+    return _checked(_with_confirmations(chain, confirmations), expected_chain_id)
+
+
+def _with_confirmations(chain: Chain, confirmations: int | None) -> Chain:
+    if confirmations is not None:
+        chain.policy = replace(chain.policy, confirmations=confirmations)
+    return chain
 
 
 def _checked(chain: Chain, expected_chain_id: int | None) -> Chain:
