@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
@@ -156,14 +157,14 @@ class Loop:
         )
 
     def add_meters(self, meters: Sequence[MeterSpec]) -> list[TxReceipt]:
-        """Admit meters (PMO only), in batches of REGISTRATION_BATCH."""
-        receipts = []
+        """Admit meters (PMO only), in batches of REGISTRATION_BATCH sent together."""
+        calls = []
         for start in range(0, len(meters), REGISTRATION_BATCH):
             chunk = meters[start : start + REGISTRATION_BATCH]
             call = self.contract.functions.addMeters([m.as_call_arg() for m in chunk])
             what = f"adding meter 0x{chunk[0].meter_id.hex()}" if len(chunk) == 1 else f"adding {len(chunk)} meters"
-            receipts.append(self.sender.transact(call, what))
-        return receipts
+            calls.append((call, what))
+        return self.sender.transact_all(calls)
 
     def add_meter(self, meter_id: bytes, signer: str, payout: str, kind: MeterKind, **options: int) -> TxReceipt:
         """Admit one meter (PMO only); `options` are MeterSpec's share, weight, import_wh, export_wh."""
@@ -203,8 +204,18 @@ class Loop:
 
     def submit(self, readings: Sequence[SignedReading]) -> SubmitResult:
         """Send one batch of signed readings; reports which were accepted and why others were not."""
+        return self._submitted(self.sender.transact(*self._submission(readings)))
+
+    def submit_all(self, readings: Sequence[SignedReading]) -> list[SubmitResult]:
+        """Send readings in batches of READING_BATCH, all in flight at once."""
+        batches = [readings[i : i + READING_BATCH] for i in range(0, len(readings), READING_BATCH)]
+        return [self._submitted(r) for r in self.sender.transact_all([self._submission(b) for b in batches])]
+
+    def _submission(self, readings: Sequence[SignedReading]) -> tuple[ContractFunction, str]:
         call = self.contract.functions.submitReadings([r.as_call_arg() for r in readings])
-        receipt = self.sender.transact(call, f"submitting {len(readings)} readings")
+        return call, f"submitting {len(readings)} readings"
+
+    def _submitted(self, receipt: TxReceipt) -> SubmitResult:
         events = self.contract.events
         accepted = [
             (e["args"]["meterId"], e["args"]["interval"])
@@ -215,10 +226,6 @@ class Loop:
             for e in events.ReadingRejected().process_receipt(receipt, errors=DISCARD)
         ]
         return SubmitResult(receipt, accepted, rejected)
-
-    def submit_all(self, readings: Sequence[SignedReading]) -> list[SubmitResult]:
-        """Send readings in batches of READING_BATCH."""
-        return [self.submit(readings[i : i + READING_BATCH]) for i in range(0, len(readings), READING_BATCH)]
 
     # ---------------------------------------------------------------- intervals
 

@@ -1,27 +1,60 @@
-"""Send transactions and deploy contracts, with errors a user can act on."""
+"""Send transactions and deploy contracts, with errors a user can act on.
+
+A transaction is sent with an explicit nonce and fees, then awaited: its receipt, then the network's
+number of confirmations. Several can be in flight at once (the sender hands out nonces itself). One the
+node lost is sent again; one stuck below the going fee is replaced with a higher fee; one replaced by
+another transaction of the same account is reported, never silently taken for ours.
+"""
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
+from eth_utils import ValidationError
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain
+from daisee.chain.fees import Fees, bumped_fees, current_fees, price_ceiling
 from daisee.chain.reverts import describe_revert
 from daisee.errors import DaiseeError
 
 GAS_MARGIN = 1.2
-RECEIPT_TIMEOUT = 180
+Call = ContractFunction | ContractConstructor
+_UNDERPRICED = ("underpriced", "less than block base fee", "fee cap less than", "max fee per gas less than")
+_NONCE_USED = ("nonce too low", "invalid transaction nonce", "already known", "known transaction")
+
+
+@dataclass
+class Pending:
+    """A transaction sent and not yet confirmed, with every hash sent for its nonce (re-sent or bumped)."""
+
+    call: Call
+    what: str
+    tx: TxParams
+    hashes: list[HexBytes]
+    sent_at: float
+
+    @property
+    def nonce(self) -> int:
+        return int(self.tx["nonce"])
+
+    @property
+    def hash(self) -> str:
+        return self.hashes[-1].to_0x_hex()
 
 
 @dataclass
@@ -30,6 +63,8 @@ class Sender:
 
     chain: Chain
     address: ChecksumAddress
+    _next_nonce: int | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def dev(cls, chain: Chain, index: int = 0) -> Sender:
@@ -47,42 +82,203 @@ class Sender:
     def balance(self) -> int:
         return int(self.chain.w3.eth.get_balance(self.address))
 
-    def transact(self, call: ContractFunction | ContractConstructor, what: str) -> TxReceipt:
-        """Estimate, check funds, send `call` and wait for its receipt; `what` names it in errors."""
+    def transact(self, call: Call, what: str) -> TxReceipt:
+        """Send `call` and wait for its confirmed receipt; `what` names it in errors."""
+        return self.wait(self.send(call, what))
+
+    def transact_all(self, calls: Sequence[tuple[Call, str]]) -> list[TxReceipt]:
+        """Send independent calls all at once (consecutive nonces), then wait for each."""
+        sent: list[Pending] = []
+        try:
+            for call, what in calls:
+                sent.append(self.send(call, what))
+        except DaiseeError:
+            for pending in sent:  # what went out still lands: wait for it before reporting the failure
+                with contextlib.suppress(DaiseeError):
+                    self._confirmed_receipt(pending)
+            raise
+        return [self.wait(pending) for pending in sent]
+
+    def next_nonce(self) -> int:
+        """The nonce the next transaction will use: the node's count of our transactions, or past our own."""
+        with self._lock:
+            return self._peek_nonce()
+
+    def send(self, call: Call, what: str, *, nonce: int | None = None) -> Pending:
+        """Estimate, price and check funds, then broadcast `call` without waiting for it."""
         w3 = self.chain.w3
         params: TxParams = {"from": self.address}
         gas = self._gas_limit(call, params, what)
-        cost = gas * int(w3.eth.gas_price)
-        if self.balance() < cost:
+        fees = self._fees(what)
+        cost = gas * price_ceiling(fees)
+        balance = self.balance()
+        if balance < cost:
             raise DaiseeError(
-                f"account {self.address} has {w3.from_wei(self.balance(), 'ether')} on {self.chain.label}, "
-                f"{what} needs about {w3.from_wei(cost, 'ether')}: fund it and try again"
+                f"account {self.address} has {w3.from_wei(balance, 'ether')} on {self.chain.label}, "
+                f"{what} needs up to {w3.from_wei(cost, 'ether')}: fund it and try again"
             )
-        try:
-            tx_hash = call.transact({**params, "gas": gas})
-            receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
-        except TimeExhausted:
-            raise DaiseeError(f"{what}: no receipt after {RECEIPT_TIMEOUT} s; check the node and try again") from None
-        except Web3RPCError as exc:
-            raise DaiseeError(f"{what} refused by the node: {_rpc_message(exc)}") from None
+        with self._lock:
+            tx: TxParams = {**params, "gas": gas, "chainId": self.chain.chain_id, **fees}  # type: ignore[typeddict-item]
+            for attempt in range(2):
+                tx["nonce"] = Nonce(nonce if nonce is not None else self._peek_nonce())
+                built = call.build_transaction(tx)
+                try:
+                    tx_hash = self._broadcast(built, what)
+                    break
+                except _NonceUsedError:
+                    self._next_nonce = None  # another program used this account: ask the node again
+                    if nonce is not None or attempt:
+                        raise DaiseeError(
+                            f"{what}: nonce {tx['nonce']} of {self.address} is already used: "
+                            "another program sends from this account; stop it and try again"
+                        ) from None
+            self._next_nonce = int(built["nonce"]) + 1
+        return Pending(call, what, built, [tx_hash], time.monotonic())
+
+    def wait(self, pending: Pending) -> TxReceipt:
+        """The receipt of `pending` once it has the policy's confirmations; re-sends or bumps it meanwhile."""
+        receipt = self._confirmed_receipt(pending)
         if receipt["status"] != 1:
-            raise DaiseeError(f"{what} rejected by the contract: {self._replayed_reason(call, params, receipt)}")
+            raise DaiseeError(f"{pending.what} rejected by the contract: {self._replayed_reason(pending, receipt)}")
         return receipt
 
-    def _replayed_reason(
-        self, call: ContractFunction | ContractConstructor, params: TxParams, receipt: TxReceipt
-    ) -> str:
+    def deploy(self, name: str, *args: Any) -> tuple[ChecksumAddress, TxReceipt]:
+        """Deploy the shipped artifact `name` with constructor `args`; returns its address and receipt."""
+        receipt = self.transact(self.constructor(name, *args), f"deploying {name}")
+        address = receipt["contractAddress"]
+        if address is None:
+            raise DaiseeError(f"deploying {name}: the receipt names no contract address")
+        return address, receipt
+
+    def constructor(self, name: str, *args: Any) -> ContractConstructor:
+        """The creation call of the shipped artifact `name`."""
+        artifact = load_artifact(name)
+        factory = self.chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        return factory.constructor(*args)
+
+    # ---------------------------------------------------------------- sending
+
+    def _peek_nonce(self) -> int:
+        counted = int(self.chain.w3.eth.get_transaction_count(self.address, "pending"))
+        return max(counted, self._next_nonce or 0)
+
+    def _fees(self, what: str) -> Fees:
+        try:
+            return current_fees(self.chain)
+        except Web3RPCError as exc:
+            raise DaiseeError(f"{what}: the node did not tell its fees ({_rpc_message(exc)})") from None
+
+    def _broadcast(self, tx: TxParams, what: str) -> HexBytes:
+        """Hand `tx` to the node (signed here for a keystore account); errors become one line."""
+        try:
+            return HexBytes(self.chain.w3.eth.send_transaction(tx))
+        except (Web3RPCError, ValidationError) as exc:
+            message = _rpc_message(exc) if isinstance(exc, Web3RPCError) else str(exc)
+            lowered = message.lower()
+            if any(marker in lowered for marker in _NONCE_USED):
+                raise _NonceUsedError(message) from None
+            if any(marker in lowered for marker in _UNDERPRICED):
+                raise DaiseeError(
+                    f"{what}: the node refused the fee as too low ({message}): "
+                    "raise max_fee_gwei or gas_price_gwei in the network profile, or try again later"
+                ) from None
+            if "insufficient funds" in lowered:
+                raise DaiseeError(
+                    f"account {self.address} cannot pay for {what} on {self.chain.label}: fund it and try again"
+                ) from None
+            raise DaiseeError(f"{what} refused by the node: {message}") from None
+        except OSError as exc:
+            raise DaiseeError(
+                f"{what}: lost the RPC node while sending ({type(exc).__name__}): "
+                "check the node, then run the same command again"
+            ) from None
+
+    # ---------------------------------------------------------------- waiting
+
+    def _confirmed_receipt(self, pending: Pending) -> TxReceipt:
+        policy, w3 = self.chain.policy, self.chain.w3
+        deadline = pending.sent_at + policy.receipt_timeout
+        last_sent = pending.sent_at
+        while True:
+            try:
+                receipt = self._receipt(pending)
+                if receipt is not None:
+                    head = int(w3.eth.block_number)
+                    if head >= int(receipt["blockNumber"]) + policy.confirmations and self._still_canonical(receipt):
+                        return receipt
+                elif time.monotonic() - last_sent >= policy.replace_after:
+                    self._resend(pending)
+                    last_sent = time.monotonic()
+            except OSError as exc:
+                raise DaiseeError(
+                    f"{pending.what}: lost the RPC node while waiting for transaction {pending.hash} "
+                    f"({type(exc).__name__}): check the node, then run the same command again"
+                ) from None
+            if time.monotonic() > deadline:
+                waiting_for = f"{policy.confirmations} confirmations" if receipt else "a receipt"
+                raise DaiseeError(
+                    f"{pending.what}: no {waiting_for} after {policy.receipt_timeout:.0f} s (transaction "
+                    f"{pending.hash}): check that the chain produces blocks, then run the same command again"
+                )
+            time.sleep(policy.poll_seconds)
+
+    def _receipt(self, pending: Pending) -> TxReceipt | None:
+        """The receipt of whichever of our hashes was mined; an error when another transaction took the nonce."""
+        w3 = self.chain.w3
+        for tx_hash in reversed(pending.hashes):
+            try:
+                return w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                continue
+        if int(w3.eth.get_transaction_count(self.address, "latest")) > pending.nonce:
+            for tx_hash in pending.hashes:  # mined between the two looks?
+                try:
+                    return w3.eth.get_transaction_receipt(tx_hash)
+                except TransactionNotFound:
+                    continue
+            raise DaiseeError(
+                f"{pending.what}: transaction {pending.hash} was replaced by another transaction of "
+                f"{self.address} with nonce {pending.nonce}: check what that one did before trying again"
+            )
+        return None
+
+    def _still_canonical(self, receipt: TxReceipt) -> bool:
+        """False when the block holding `receipt` was reorganised away meanwhile."""
+        try:
+            again = self.chain.w3.eth.get_transaction_receipt(receipt["transactionHash"])
+        except TransactionNotFound:
+            return False
+        return bool(again["blockHash"] == receipt["blockHash"])
+
+    def _resend(self, pending: Pending) -> None:
+        """Broadcast `pending` again: as it was if the node lost it, with higher fees if it is stuck."""
+        w3 = self.chain.w3
+        try:
+            w3.eth.get_transaction(pending.hashes[-1])
+            fees = bumped_fees(self.chain, _fees_of(pending.tx))
+        except TransactionNotFound:
+            fees = _higher(_fees_of(pending.tx), current_fees(self.chain))
+        tx: TxParams = {**pending.tx, **fees}  # type: ignore[typeddict-item]
+        if tx == pending.tx and len(pending.hashes) > 1 and _is_known(w3, pending.hashes[-1]):
+            return  # at the cap and still pending: nothing better to offer
+        try:
+            pending.hashes.append(self._broadcast(tx, pending.what))
+            pending.tx = tx
+        except _NonceUsedError:
+            pass  # mined meanwhile, or already in the pool: the next look finds out
+
+    def _replayed_reason(self, pending: Pending, receipt: TxReceipt) -> str:
         """Why a mined transaction reverted: replayed as a call on the state it ran on."""
         tx = HexBytes(receipt["transactionHash"]).to_0x_hex()
-        if not isinstance(call, ContractFunction):
+        if not isinstance(pending.call, ContractFunction):
             return f"reverted in transaction {tx}"
         try:
-            call.call(params, block_identifier=int(receipt["blockNumber"]) - 1)
+            pending.call.call({"from": self.address}, block_identifier=int(receipt["blockNumber"]) - 1)
         except (ContractLogicError, TransactionFailed) as exc:
             return _revert_reason(exc)
         return f"reverted in transaction {tx}"
 
-    def _gas_limit(self, call: ContractFunction | ContractConstructor, params: TxParams, what: str) -> int:
+    def _gas_limit(self, call: Call, params: TxParams, what: str) -> int:
         """Estimated gas with a margin; the call's revert reason if it would fail.
 
         py-evm estimates by bisection, a dozen executions per transaction: on the embedded chain a
@@ -102,15 +298,25 @@ class Sender:
                 ) from None
             raise DaiseeError(f"{what} refused by the node: {message}") from None
 
-    def deploy(self, name: str, *args: Any) -> tuple[ChecksumAddress, TxReceipt]:
-        """Deploy the shipped artifact `name` with constructor `args`; returns its address and receipt."""
-        artifact = load_artifact(name)
-        factory = self.chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = self.transact(factory.constructor(*args), f"deploying {name}")
-        address = receipt["contractAddress"]
-        if address is None:
-            raise DaiseeError(f"deploying {name}: the receipt names no contract address")
-        return address, receipt
+
+class _NonceUsedError(Exception):
+    """The node already has a transaction with this nonce (mined or pending)."""
+
+
+def _fees_of(tx: TxParams) -> Fees:
+    return {k: Wei(int(tx[k])) for k in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas") if k in tx}
+
+
+def _higher(sent: Fees, now: Fees) -> Fees:
+    return {key: max(value, now.get(key, value)) for key, value in sent.items()}
+
+
+def _is_known(w3: Any, tx_hash: HexBytes) -> bool:
+    try:
+        w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    return True
 
 
 def _revert_reason(exc: ContractLogicError | TransactionFailed) -> str:
