@@ -16,7 +16,7 @@ from daisee.chain.accounts import HOME_ENV
 from daisee.chain.connect import Chain, connect
 from daisee.chain.nodes import LocalNode
 from daisee.errors import DaiseeError
-from daisee.tutorial.steps import STEPS, Context, unlock_keys
+from daisee.tutorial.steps import STEPS, Context, funder, unlock_keys
 
 PROGRESS_FILE = "progress.json"
 
@@ -76,21 +76,36 @@ def home_inside(workdir: Path) -> Iterator[None]:
 def open_chain(chain_target: str, workdir: Path, stack: ExitStack) -> Chain:
     """The embedded chain, an anvil started here (its state kept in the working folder), or a URL."""
     if chain_target == "anvil":
+        workdir.mkdir(parents=True, exist_ok=True)
         node = stack.enter_context(LocalNode("anvil", state_file=workdir / "anvil-state.json"))
         return connect(node.url)
     return connect(chain_target)
+
+
+def check_resumable(chain: Chain, state: dict[str, Any]) -> None:
+    """Refuse to resume on a chain that no longer holds the saved loop (a development node restarted)."""
+    loop = state.get("loop")
+    if loop and not chain.w3.eth.get_code(loop):
+        raise DaiseeError(
+            f"the tutorial's loop {loop} is not on {chain.label} (was the node restarted?): "
+            "start again without --from-step"
+        )
 
 
 def run_tutorial(
     chain_target: str, workdir: Path, from_step: int, console: Console, prompt: Callable[[], None] | None
 ) -> None:
     """Run the steps from `from_step`; `prompt` (None when unattended) waits before each step's action."""
-    workdir.mkdir(parents=True, exist_ok=True)
     progress = check_start(workdir, chain_target, from_step)
     with ExitStack() as stack:
-        stack.enter_context(home_inside(workdir))
         chain = open_chain(chain_target, workdir, stack)
         replay = chain.kind == "embedded" and from_step > 1
+        if from_step <= 2 or replay:
+            funder(chain)  # before anything is written: a node that cannot fund the tutorial is refused here
+        else:
+            check_resumable(chain, progress["state"])
+        workdir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(home_inside(workdir))
         ctx = Context(chain, workdir, Console(quiet=True) if replay else console, dict(progress["state"]))
         if replay:
             with console.status(f"replaying steps 1 to {from_step - 1} on a fresh embedded chain"):

@@ -11,6 +11,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey
+from eth_typing import ChecksumAddress
 from eth_utils import keccak
 from rich.console import Console
 from rich.progress import Progress
@@ -22,6 +23,7 @@ from daisee.chain.deploy import LoopParameters, deploy_loop, save_deployment
 from daisee.chain.transact import Sender
 from daisee.demo import demo_genesis
 from daisee.domain import MeterKind
+from daisee.errors import DaiseeError
 from daisee.gateways import MeterSample
 from daisee.gateways.tic import decode_stream, frame_sample
 from daisee.loop import Loop, MeterSpec, tx_hash
@@ -43,6 +45,7 @@ LATE_MORNING = 11 * 3600
 PMO = "tutorial-pmo"
 HOUSEHOLDS = {"producer": MeterKind.PRODUCER, "consumer": MeterKind.CONSUMER, "prosumer": MeterKind.PROSUMER}
 CAPTURE = "linky_standard.txt"
+FUNDS = {PMO: 10**19} | {name: 10**18 for name in HOUSEHOLDS}  # wei a dev account gives each tutorial account
 
 
 @dataclass
@@ -121,8 +124,38 @@ def unlock_keys(ctx: Context) -> None:
         Sender.local(ctx.chain, ctx.keys[name])
 
 
+def _can_sign(chain: Chain, address: ChecksumAddress) -> bool:
+    """True when the node signs transactions for `address` (it is unlocked), checked without sending one."""
+    tx = {"from": address, "to": address, "value": "0x0", "gas": hex(21_000), "nonce": "0x0"}
+    answer = chain.w3.provider.make_request("eth_signTransaction", [tx | {"gasPrice": hex(chain.w3.eth.gas_price)}])  # type: ignore[arg-type]
+    return "result" in answer
+
+
+def funder(chain: Chain) -> ChecksumAddress:
+    """The node's first unlocked account that can fund the tutorial's accounts.
+
+    Raises DaiseeError, naming the fix, on a node that is not a development one: any other kind of
+    node, or one whose accounts are missing, locked or too poor.
+    """
+    w3 = chain.w3
+    needed = sum(FUNDS.values()) + len(FUNDS) * 21_000 * int(w3.eth.gas_price)
+    if not chain.is_dev:
+        cause = f"{chain.label} is not a development node: the tutorial spends test ether from its unlocked accounts"
+    else:
+        for account in chain.dev_accounts():
+            address = w3.to_checksum_address(account)
+            if int(w3.eth.get_balance(address)) >= needed and (chain.kind == "embedded" or _can_sign(chain, address)):
+                return address
+        cause = f"{chain.label} has no unlocked account holding the {needed / 1e18:.2f} ETH the tutorial gives its own"
+    raise DaiseeError(
+        f"{cause}: run it with --chain embedded or --chain anvil, or the URL of an anvil or ganache node "
+        "started with its default, funded accounts"
+    )
+
+
 def accounts(ctx: Context) -> None:
     ctx.out.print(f"  keystores in {keystore_dir()}, password [bold]{PASSWORD}[/] (tutorial only: never reuse it)")
+    source = funder(ctx.chain)
     for name in (PMO, *HOUSEHOLDS):
         if not (keystore_dir() / f"{account_name(name)}.json").exists():
             create_account(account_name(name), PASSWORD)
@@ -130,13 +163,10 @@ def accounts(ctx: Context) -> None:
     for name, key in ctx.keys.items():
         ctx.out.print(f"  {account_name(name)}: {key.address}")
     ctx.state["accounts"] = {name: account_name(name) for name in ctx.keys}
-    if ctx.chain.is_dev:
-        funder = Sender.dev(ctx.chain)
-        for name, key in ctx.keys.items():
-            value = 10**19 if name == PMO else 10**18
-            tx = ctx.chain.w3.eth.send_transaction({"from": funder.address, "to": key.address, "value": Wei(value)})
-            ctx.chain.w3.eth.wait_for_transaction_receipt(tx)
-            ctx.out.print(f"  funded {name} with {value / 1e18:g} ETH from dev account {funder.address}")
+    for name, key in ctx.keys.items():
+        tx = ctx.chain.w3.eth.send_transaction({"from": source, "to": key.address, "value": Wei(FUNDS[name])})
+        ctx.chain.w3.eth.wait_for_transaction_receipt(tx)
+        ctx.out.print(f"  funded {name} with {FUNDS[name] / 1e18:g} ETH from dev account {source}")
 
 
 def deploy(ctx: Context) -> None:
