@@ -107,7 +107,7 @@ def connect(
     else:
         raise DaiseeError(
             f"unknown chain {target!r}: use embedded, anvil, ganache, an http(s):// RPC URL or a network profile "
-            f"({', '.join(BUILT_IN)} or your own; see `daisee network list`)"
+            f"({', '.join(BUILT_IN)} or your own; see `daisee chain networks`)"
         )
 
     provider = HTTPProvider(url, request_kwargs={"timeout": timeout})

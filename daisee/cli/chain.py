@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import click
+from rich.table import Table
 
 from daisee.chain.connect import Chain, connect
+from daisee.chain.networks import Network, load_networks, networks_file
 from daisee.chain.nodes import LOOPBACK, LocalNode
-from daisee.cli.output import console
+from daisee.cli.options import json_option
+from daisee.cli.output import console, print_json
 
 
 @click.group()
 def chain() -> None:
-    """Run a local development chain (Anvil or Ganache from node_modules)."""
+    """Run a local development chain (Anvil or Ganache from node_modules); list network profiles."""
 
 
 @chain.command("start")
@@ -36,3 +42,33 @@ def start(kind: str, host: str, port: int, block_time: float | None, chain_id: i
             node.wait()
         except KeyboardInterrupt:
             console.print(f"stopping {kind}")
+
+
+@chain.command("networks")
+@json_option
+def networks(as_json: bool) -> None:
+    """The network profiles `--chain NAME` accepts: built in, and yours in networks.toml."""
+    profiles = load_networks()
+    if as_json:
+        print_json([_profile_json(n) for n in profiles.values()])
+        return
+    table = Table("network", "chain id", "RPC URL in", "confirmations", "fees", "description", box=None)
+    for n in profiles.values():
+        env = f"${n.rpc_env}" + ("" if os.environ.get(n.rpc_env) else " (unset)")
+        fees = n.policy.fees if n.policy.gas_price_gwei is None else f"legacy at {n.policy.gas_price_gwei} gwei"
+        if n.policy.max_fee_gwei is not None:
+            fees += f", at most {n.policy.max_fee_gwei} gwei"
+        table.add_row(n.name, str(n.chain_id), env, str(n.policy.confirmations), fees, n.description)
+    console.print(table)
+    console.print(f"add or override profiles in {networks_file()}")
+
+
+def _profile_json(network: Network) -> dict[str, object]:
+    return {
+        "name": network.name,
+        "chain_id": network.chain_id,
+        "rpc_env": network.rpc_env,
+        "rpc_set": bool(os.environ.get(network.rpc_env)),
+        "description": network.description,
+        **dataclasses.asdict(network.policy),
+    }

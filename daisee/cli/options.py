@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -14,6 +15,7 @@ import click
 from daisee.chain.accounts import PASSWORD_ENV, read_password, unlock
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import DEPLOYMENTS_DIR
+from daisee.chain.networks import gwei_setting
 from daisee.chain.transact import Sender
 from daisee.errors import DaiseeError
 
@@ -29,7 +31,8 @@ _CHAIN = click.option(
     "chain_target",
     default=lambda: os.environ.get(CHAIN_ENV, "embedded"),
     show_default="embedded, or $DAISEE_CHAIN",
-    help="embedded, anvil, ganache (at 127.0.0.1:8545) or an http(s):// RPC URL.",
+    help="embedded, anvil, ganache (at 127.0.0.1:8545), an http(s):// RPC URL or a network profile "
+    "(see `daisee chain networks`).",
 )
 _CHAIN_ID = click.option("--chain-id", type=int, help="Refuse to act unless the node reports this chain id.")
 _DEPLOYMENTS = click.option(
@@ -39,6 +42,27 @@ _DEPLOYMENTS = click.option(
     default=DEPLOYMENTS_DIR,
     show_default=True,
     help="Folder of deployment records.",
+)
+_TX_SETTINGS = "daisee.tx_settings"  # click context key: the transaction options, read by open_chain
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.meta.setdefault(_TX_SETTINGS, {})[param.name] = value
+
+
+_CONFIRMATIONS = click.option(
+    "--confirmations",
+    type=click.IntRange(0, 64),
+    expose_value=False,
+    callback=_remember,
+    help="Blocks to wait on top of each transaction's (default: the network profile's; 0 on dev chains).",
+)
+_MAX_FEE = click.option(
+    "--max-fee-gwei",
+    expose_value=False,
+    callback=_remember,
+    help="Never offer more than this per gas (default: the network profile's cap, else none).",
 )
 _ACCOUNT = click.option(
     "--account",
@@ -57,8 +81,8 @@ def read_chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--chain`, `--chain-id`, `--account`, `--password-file` and `--deployments`."""
-    return _apply(command, [_CHAIN, _CHAIN_ID, _ACCOUNT, _PASSWORD_FILE, _DEPLOYMENTS])
+    """`--chain`, `--chain-id`, `--account`, `--password-file`, `--deployments` and the transaction options."""
+    return _apply(command, [_CHAIN, _CHAIN_ID, _ACCOUNT, _PASSWORD_FILE, _DEPLOYMENTS, _CONFIRMATIONS, _MAX_FEE])
 
 
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,7 +103,14 @@ def password_for(name: str, password_file: Path | None, *, confirm: bool = False
 
 
 def open_chain(chain_target: str, chain_id: int | None) -> Chain:
-    return connect(chain_target, expected_chain_id=chain_id)
+    """Connect, applying `--confirmations` and `--max-fee-gwei` when the command has them."""
+    context = click.get_current_context(silent=True)
+    settings = context.meta.get(_TX_SETTINGS, {}) if context else {}
+    chain = connect(chain_target, expected_chain_id=chain_id, confirmations=settings.get("confirmations"))
+    if "max_fee_gwei" in settings:
+        cap = gwei_setting(settings["max_fee_gwei"], "--max-fee-gwei")
+        chain.policy = dataclasses.replace(chain.policy, max_fee_gwei=cap)
+    return chain
 
 
 def open_sender(chain: Chain, account: str | None, password_file: Path | None) -> Sender:
