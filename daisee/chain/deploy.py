@@ -1,7 +1,8 @@
 """Deploy a loop and keep its record in `deployments/<chain-id>.json`.
 
 A record is written only after the deployment succeeded, atomically, and never over an existing
-one unless asked: a failed deploy leaves nothing behind.
+one unless asked. Until then the deployment's journal (`deployments/<chain-id>.pending.json`) lets an
+interrupted deploy resume rather than create its contracts twice.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+from web3.types import TxReceipt
 
 from daisee import __version__
 from daisee.chain.connect import Chain
+from daisee.chain.journal import DeploymentJournal
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, price_per_kwh
 from daisee.errors import DaiseeError
@@ -71,19 +74,37 @@ def record_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
     return folder / f"{chain_id}.json"
 
 
-def deploy_loop(sender: Sender, params: LoopParameters) -> Deployment:
-    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked."""
-    w3 = sender.chain.w3
-    genesis = params.resolved_genesis(int(w3.eth.get_block("latest")["timestamp"]))
+def journal_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
+    """Where an unfinished deployment on `chain_id` notes its contract creations."""
+    return folder / f"{chain_id}.pending.json"
+
+
+def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = None) -> Deployment:
+    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked.
+
+    With a `journal` file, each creation is noted before it is sent, and a deployment interrupted
+    (RPC node lost, process killed) resumes where it was when asked again with the same parameters.
+    """
+    chain = sender.chain
+    if params.token == TEST_EURO and not chain.is_dev:
+        raise DaiseeError(
+            f"the test euro is for development chains only, not {chain.label}: "
+            "pass --token with the address of a real euro token, or --token none"
+        )
+    asked = {**asdict(params), "key": params.key.name.lower()}
+    notes = DeploymentJournal.open(journal, sender.address, asked) if journal else None
+    resolved = notes.resolved if notes else {}
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    genesis = resolved.setdefault("genesis", params.resolved_genesis(now))
+
+    def create(name: str, *args: Any) -> TxReceipt:
+        call = sender.constructor(name, *args)
+        return notes.create(sender, name, call) if notes else sender.transact(call, f"deploying {name}")
+
     token = params.token
     if token == TEST_EURO:
-        if not sender.chain.is_dev:
-            raise DaiseeError(
-                f"the test euro is for development chains only, not {sender.chain.label}: "
-                "pass --token with the address of a real euro token, or --token none"
-            )
-        token, _ = sender.deploy("EuroToken")
-    address, receipt = sender.deploy(
+        token = create("EuroToken")["contractAddress"]
+    receipt = create(
         LOOP_CONTRACT,
         sender.address,
         params.treasury or sender.address,
@@ -95,9 +116,9 @@ def deploy_loop(sender: Sender, params: LoopParameters) -> Deployment:
         params.price_per_wh,
     )
     return Deployment(
-        chain_id=sender.chain.chain_id,
-        network=sender.chain.kind,
-        address=address,
+        chain_id=chain.chain_id,
+        network=chain.network or chain.kind,
+        address=str(receipt["contractAddress"]),
         block=int(receipt["blockNumber"]),
         tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
         deployer=sender.address,
@@ -127,12 +148,13 @@ def ensure_can_record(chain: Chain, folder: Path = DEPLOYMENTS_DIR, *, force: bo
 
 
 def save_deployment(deployment: Deployment, folder: Path = DEPLOYMENTS_DIR) -> Path:
-    """Write the record atomically (temporary file, then rename)."""
+    """Write the record atomically (temporary file, then rename), then forget the deployment's journal."""
     folder.mkdir(parents=True, exist_ok=True)
     path = record_path(deployment.chain_id, folder)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(deployment.to_json())
     tmp.replace(path)
+    journal_path(deployment.chain_id, folder).unlink(missing_ok=True)
     return path
 
 

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import click
+import requests
 
 from daisee import __version__
 from daisee.chain.compiler import EVM_VERSION, SOLC_VERSION
@@ -14,13 +15,18 @@ from daisee.errors import DaiseeError
 
 
 class DaiseeGroup(click.Group):
-    """A group that turns DaiseeError into `error: …` on stderr and exit code 1."""
+    """A group that turns DaiseeError, and a node lost mid-command, into `error: …` on stderr and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DaiseeError as exc:
             print_error(str(exc))
+            sys.exit(1)
+        except requests.RequestException as exc:  # the RPC node went away in the middle of a command
+            print_error(
+                f"the RPC node stopped answering ({type(exc).__name__}): check it, then run the same command again"
+            )
             sys.exit(1)
         except KeyboardInterrupt:
             print_error("interrupted")

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from daisee.chain.deploy import TEST_EURO, LoopParameters, deploy_loop, ensure_can_record, save_deployment
+from daisee.chain.deploy import (
+    TEST_EURO,
+    LoopParameters,
+    deploy_loop,
+    ensure_can_record,
+    journal_path,
+    save_deployment,
+)
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender
 from daisee.cli.output import console, print_json
 from daisee.domain import AllocationKey, address, price_per_wh
@@ -75,7 +82,10 @@ def deploy(
     if recorded:
         ensure_can_record(chain, deployments_dir, force=force)
     sender = open_sender(chain, account, password_file)
-    deployment = deploy_loop(sender, params)
+    journal = journal_path(chain.chain_id, deployments_dir) if recorded else None
+    if journal and journal.exists() and not as_json:
+        console.print(f"resuming the unfinished deployment noted in {journal}")
+    deployment = deploy_loop(sender, params, journal)
     path = save_deployment(deployment, deployments_dir) if recorded else None
     if as_json:
         print_json({**vars(deployment), "record": str(path) if path else None})
