@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo install install-dev lint test
+.PHONY: brownie demo install install-dev lint test
 
 ## Install daisee and run the main job on the embedded chain.
 demo: install
@@ -13,11 +13,23 @@ install:
 
 ## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev];
 ## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the report's page).
-install-dev:
+install-dev: brownie
 	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
+
+## Brownie for contract development, in its own virtual environment (eth-brownie pins exact versions,
+## web3 7.16 among them), with daisee installed next to it for the scripts in scripts/.
+BROWNIE_VENV := .venv-brownie
+
+brownie: $(BROWNIE_VENV)/bin/brownie
+
+$(BROWNIE_VENV)/bin/brownie: pyproject.toml
+	$(PYTHON) -m venv $(BROWNIE_VENV)
+	$(BROWNIE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BROWNIE_VENV)/bin/python -m pip install --quiet eth-brownie==1.22.2 -e .
+	touch $@
 
 lint:
 	$(PYTHON) -m ruff check .
