@@ -139,7 +139,7 @@ class DeploymentJournal:
         head = int(w3.eth.block_number)
         for number in range(noted.after_block, min(head, noted.after_block + SCAN_LIMIT) + 1):
             for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
-                if isinstance(tx, dict) and tx["from"] == sender.address and tx["nonce"] == noted.nonce:
+                if not isinstance(tx, bytes) and tx["from"] == sender.address and tx["nonce"] == noted.nonce:
                     return w3.eth.get_transaction_receipt(tx["hash"])
         raise DaiseeError(f"the contract at {noted.address} has no creation transaction from {sender.address} in sight")
 

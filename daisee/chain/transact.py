@@ -215,7 +215,7 @@ class Sender:
                     f"({type(exc).__name__}): check the node, then run the same command again"
                 ) from None
             if time.monotonic() > deadline:
-                waiting_for = f"{policy.confirmations} confirmations" if receipt else "a receipt"
+                waiting_for = f"{policy.confirmations} confirmations" if receipt else "receipt"
                 raise DaiseeError(
                     f"{pending.what}: no {waiting_for} after {policy.receipt_timeout:.0f} s (transaction "
                     f"{pending.hash}): check that the chain produces blocks, then run the same command again"
