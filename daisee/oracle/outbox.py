@@ -114,6 +114,13 @@ class Outbox:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def reason(self, reading: Reading) -> str | None:
+        """Why the reading was last retried, rejected or held (None if never)."""
+        row = self._db.execute(
+            "SELECT reason FROM readings WHERE meter_id = ? AND interval = ?", (reading.meter_id, reading.interval)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def rows(self) -> list[OutboxRow]:
         """Every stored reading, by interval."""
         found = self._db.execute(

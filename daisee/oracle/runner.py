@@ -67,6 +67,8 @@ class Oracle:
                 self.outbox.retry_later(reading, delay, reason or "")
                 log.info("event=retry interval=%d in_s=%.0f reason=%s", reading.interval, delay, reason)
             elif outcome.status == WAIT:
+                if self.outbox.reason(reading) != outcome.reason:  # once per cause, not every WAIT_SECONDS
+                    log.info("event=wait interval=%d reason=%s", reading.interval, outcome.reason)
                 self.outbox.retry_later(reading, WAIT_SECONDS, outcome.reason or "", count_attempt=False)
             elif outcome.status == CONFIRMED:
                 self.outbox.mark(reading, CONFIRMED, outcome.reason)

@@ -241,3 +241,23 @@ def test_outbox_sends_in_interval_order_and_never_past_a_waiting_reading(tmp_pat
     assert outbox.due(now=1e9) == [_signed(0, imp=100)]  # 2 waits behind 1
     outbox.mark(_signed(0).reading, CONFIRMED)
     assert outbox.due(now=1e12) == [_signed(1, imp=101), _signed(2, imp=102)]
+
+
+def test_a_waiting_reading_is_logged_once_per_cause(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    outbox.add(_signed(4))
+    sender = _Scripted([Outcome(WAIT, "SETTLEMENT_BACKLOG")])
+    oracle = Oracle(Sampler(METER, GENESIS, LENGTH), KEY, DOMAIN, outbox, sender)
+    with caplog.at_level("INFO", logger="daisee.oracle"):
+        for _ in range(3):
+            assert oracle.flush() == 0
+            outbox.retry_later(_signed(4).reading, 0, "SETTLEMENT_BACKLOG", count_attempt=False)  # due again now
+        sender.outcomes = [Outcome(WAIT, "FUTURE_INTERVAL")]
+        oracle.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        "event=wait interval=4 reason=SETTLEMENT_BACKLOG",
+        "event=wait interval=4 reason=FUTURE_INTERVAL",
+    ]
+    assert outbox.reason(_signed(4).reading) == "FUTURE_INTERVAL"
+    assert outbox.attempts(_signed(4).reading) == 0
+    assert outbox.backlog() == 1
