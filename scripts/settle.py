@@ -3,7 +3,8 @@
     brownie run scripts/settle.py --network development
 
 When a meter has not reported the last ended interval, the development chain's clock first moves past
-that interval's grace period, so that it can be finalized without the missing reading.
+that interval's grace period, so that it can be finalized without the missing reading. Works on any
+recorded loop; the simulated households of add_members.py are printed by name, other meters by id.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from rich.console import Console
 
 from daisee.chain.deploy import ZERO_ADDRESS
 from daisee.chain.transact import Sender
+from daisee.demo import simulated_households
 from daisee.loop import Loop
 from daisee.report.data import build_report
 from daisee.report.terminal import print_report
-from scripts.common import dev_chain, households, recorded_loop, settle_through, travel_to
+from scripts.common import SEED, dev_chain, recorded_loop, settle_through, travel_to
 
 
 def main() -> None:
@@ -25,5 +27,5 @@ def main() -> None:
         travel_to(loop.genesis() + (last + 1) * loop.intervalSeconds() + loop.graceSeconds())
     settle_through(loop, last)
     reader = Sender(dev_chain(), ZERO_ADDRESS)  # reads only
-    names = {h.meter_id: h.name for h in households(loop)}
+    names = {h.meter_id: h.name for h in simulated_households(loop.meterCount(), SEED)}  # others: by id
     print_report(build_report(Loop(reader, loop.address), deployment.block, names), Console())

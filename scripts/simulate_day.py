@@ -38,4 +38,5 @@ def main(intervals: str = "96") -> None:
             if "ReadingRejected" in tx.events:
                 reasons = {RejectReason(e["reason"]).name.lower() for e in tx.events["ReadingRejected"]}
                 raise DaiseeError(f"interval {t}: readings rejected ({', '.join(sorted(reasons))})")
-    print(f"intervals {first}-{last} read for {len(members)} meters; settled up to {loop.nextIntervalToSettle() - 1}")
+    settled = loop.nextIntervalToSettle()
+    print(f"intervals {first}-{last} read for {len(members)} meters; {settled} settled; settle.py settles the rest")
