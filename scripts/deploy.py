@@ -14,7 +14,6 @@ import time
 from brownie import EnergyLoop, EuroToken, web3
 
 from daisee.chain.deploy import Deployment, LoopParameters, save_deployment
-from daisee.domain import price_per_kwh
 from scripts.common import dev_chain, pmo
 
 
@@ -22,18 +21,7 @@ def main() -> None:
     chain, params, owner = dev_chain(), LoopParameters(), pmo()
     genesis = params.resolved_genesis(web3.eth.get_block("latest")["timestamp"])
     token = EuroToken.deploy({"from": owner})
-    treasury = params.treasury or owner.address
-    loop = EnergyLoop.deploy(
-        owner,
-        treasury,
-        token,
-        genesis,
-        params.interval_seconds,
-        params.resolved_grace(),
-        int(params.key),
-        params.price_per_wh,
-        {"from": owner},
-    )
+    loop = EnergyLoop.deploy(*params.constructor_args(owner.address, genesis, token.address), {"from": owner})
     deployment = Deployment(
         chain_id=chain.chain_id,
         network=chain.kind,
@@ -41,16 +29,7 @@ def main() -> None:
         block=loop.tx.block_number,
         tx_hash=loop.tx.txid,
         deployer=owner.address,
-        parameters={
-            "genesis": genesis,
-            "interval_seconds": params.interval_seconds,
-            "grace_seconds": params.resolved_grace(),
-            "key": params.key.name.lower(),
-            "price_per_wh": params.price_per_wh,
-            "price_per_kwh": str(price_per_kwh(params.price_per_wh)),
-            "treasury": treasury,
-            "gas_used": loop.tx.gas_used,
-        },
+        parameters=params.recorded(genesis, owner.address, loop.tx.gas_used),
         deployed_at=int(time.time()),
         token=token.address,
     )

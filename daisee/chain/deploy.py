@@ -49,6 +49,32 @@ class LoopParameters:
     def resolved_grace(self) -> int:
         return self.grace_seconds if self.grace_seconds is not None else self.interval_seconds // 3
 
+    def constructor_args(self, pmo: str, genesis: int, token: str | None) -> tuple[Any, ...]:
+        """EnergyLoop's constructor arguments, in order."""
+        return (
+            pmo,
+            self.treasury or pmo,
+            token or ZERO_ADDRESS,
+            genesis,
+            self.interval_seconds,
+            self.resolved_grace(),
+            int(self.key),
+            self.price_per_wh,
+        )
+
+    def recorded(self, genesis: int, pmo: str, gas_used: int) -> dict[str, Any]:
+        """The parameters as a deployment record keeps them."""
+        return {
+            "genesis": genesis,
+            "interval_seconds": self.interval_seconds,
+            "grace_seconds": self.resolved_grace(),
+            "key": self.key.name.lower(),
+            "price_per_wh": self.price_per_wh,
+            "price_per_kwh": str(price_per_kwh(self.price_per_wh)),
+            "treasury": self.treasury or pmo,
+            "gas_used": gas_used,
+        }
+
 
 @dataclass
 class Deployment:
@@ -104,17 +130,7 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
     token = params.token
     if token == TEST_EURO:
         token = create("EuroToken")["contractAddress"]
-    receipt = create(
-        LOOP_CONTRACT,
-        sender.address,
-        params.treasury or sender.address,
-        token or ZERO_ADDRESS,
-        genesis,
-        params.interval_seconds,
-        params.resolved_grace(),
-        int(params.key),
-        params.price_per_wh,
-    )
+    receipt = create(LOOP_CONTRACT, *params.constructor_args(sender.address, genesis, token))
     return Deployment(
         chain_id=chain.chain_id,
         network=chain.network or chain.kind,
@@ -122,16 +138,7 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
         block=int(receipt["blockNumber"]),
         tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
         deployer=sender.address,
-        parameters={
-            "genesis": genesis,
-            "interval_seconds": params.interval_seconds,
-            "grace_seconds": params.resolved_grace(),
-            "key": params.key.name.lower(),
-            "price_per_wh": params.price_per_wh,
-            "price_per_kwh": str(price_per_kwh(params.price_per_wh)),
-            "treasury": params.treasury or sender.address,
-            "gas_used": int(receipt["gasUsed"]),
-        },
+        parameters=params.recorded(genesis, sender.address, int(receipt["gasUsed"])),
         deployed_at=int(time.time()),
         token=token,
     )
