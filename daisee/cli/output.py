@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -17,4 +18,5 @@ def print_json(data: Any) -> None:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """`error: message` on stderr; the message is plain text (`[loop]` stays `[loop]`, never rich markup)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
