@@ -111,17 +111,23 @@ class LocalNode:
         self._process = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        try:
+            return self._await_answer()
+        except BaseException:  # a failed start, or Ctrl-C / SIGTERM meanwhile: never leave the node behind
+            self.stop()
+            raise
+
+    def _await_answer(self) -> str:
+        assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode(errors="replace").strip() if self._process.stderr else ""
-                self.stop()
                 last = err.splitlines()[-1] if err else f"exit code {self._process.returncode}"
                 raise DaiseeError(f"{self.kind} stopped at start-up ({last}): is port {self.port} free?")
             if rpc_answers(self.url, timeout=0.5):
                 return self.url
             time.sleep(0.1)
-        self.stop()
         raise DaiseeError(f"{self.kind} did not answer at {self.url} within {self.startup_timeout:.0f} s")
 
     def wait(self) -> int:

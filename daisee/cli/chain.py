@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+from types import FrameType
 
 import click
 from rich.table import Table
@@ -27,21 +29,30 @@ def chain() -> None:
 @click.option("--block-time", type=float, help="Mine a block every N seconds instead of on each transaction.")
 @click.option("--chain-id", type=int, help="Chain id to report (default: 31337 for anvil, 1337 for ganache).")
 def start(kind: str, host: str, port: int, block_time: float | None, chain_id: int | None) -> None:
-    """Start a node in the foreground until Ctrl-C, then stop it cleanly."""
+    """Start a node in the foreground until Ctrl-C or SIGTERM, then stop it cleanly."""
     node = LocalNode(kind, port=port, host=host, block_time=block_time, chain_id=chain_id)
-    with node:
-        info: Chain = connect(node.url)
-        console.print(f"{kind} listening on [bold]{node.url}[/], chain id {info.chain_id}")
-        console.print("development accounts (publicly known keys, for local use only):")
-        for address in info.dev_accounts()[:3]:
-            console.print(f"  {address}")
-        console.print(
-            f"use it with [bold]--chain {kind if port == 8545 and host == LOOPBACK else node.url}[/]; Ctrl-C stops it"
-        )
-        try:
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # leaves `with node` below, which stops the node
+
+    # SIGTERM (systemd, docker, kill) and SIGHUP (the terminal closed) stop the node as Ctrl-C does;
+    # left to their default they would end this process and orphan the node on its port
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with node:
+            info: Chain = connect(node.url)
+            console.print(f"{kind} listening on [bold]{node.url}[/], chain id {info.chain_id}")
+            console.print("development accounts (publicly known keys, for local use only):")
+            for address in info.dev_accounts()[:3]:
+                console.print(f"  {address}")
+            target = kind if port == 8545 and host == LOOPBACK else node.url
+            console.print(f"use it with [bold]--chain {target}[/]; Ctrl-C stops it")
             node.wait()
-        except KeyboardInterrupt:
-            console.print(f"stopping {kind}")
+    except KeyboardInterrupt:  # `with node` has stopped the node
+        console.print(f"stopped {kind}")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @chain.command("networks")

@@ -1,0 +1,45 @@
+"""`daisee chain start` as a real process: SIGTERM (systemd, docker, kill) stops its node as Ctrl-C does."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daisee.chain.nodes import LOOPBACK, free_port, rpc_answers
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((LOOPBACK, port)) != 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_node_and_frees_its_port(project_root: Path, signum: signal.Signals) -> None:
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    command = [str(Path(sys.executable).with_name("daisee")), "chain", "start", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=project_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(6)]  # the node answers before it is announced
+        assert lines[-1].startswith(f"use it with --chain {url}; Ctrl-C stops it"), lines
+        assert rpc_answers(url)
+
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 0, stderr
+    assert lines[0] == f"anvil listening on {url}, chain id 31337\n"
+    assert stdout == "stopped anvil\n"
+    assert not rpc_answers(url)
+    assert _refused(port)
