@@ -9,6 +9,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -146,20 +147,22 @@ def manual_chain(manual_anvil: LocalNode) -> Chain:
     return chain
 
 
-@pytest.fixture
-def miner(manual_chain: Chain) -> Iterator[None]:
-    """Mine a block every 0.3 s in the background."""
+@contextmanager
+def mining(chain: Chain) -> Iterator[None]:
+    """Mine a block every 0.3 s in the background while inside the block."""
     stop = threading.Event()
 
     def run() -> None:
         while not stop.wait(0.3):
-            mine(manual_chain)
+            mine(chain)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    yield
-    stop.set()
-    thread.join()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_a_transaction_the_node_lost_is_sent_again(manual_chain: Chain) -> None:
@@ -168,12 +171,8 @@ def test_a_transaction_the_node_lost_is_sent_again(manual_chain: Chain) -> None:
     manual_chain.w3.provider.make_request("anvil_dropTransaction", [pending.hash])  # type: ignore[arg-type]
     mine(manual_chain)
     assert manual_chain.w3.eth.get_transaction_count(sender.address) == 0  # really lost
-    stop = threading.Event()
-    threading.Thread(target=lambda: [mine(manual_chain) for _ in iter(lambda: stop.wait(0.3), True)]).start()
-    try:
+    with mining(manual_chain):
         receipt = sender.wait(pending)
-    finally:
-        stop.set()
     assert receipt["status"] == 1
     assert len(pending.hashes) == 2  # broadcast twice
     assert manual_chain.w3.eth.get_transaction_count(sender.address) == 1
@@ -186,12 +185,8 @@ def test_a_transaction_stuck_below_the_base_fee_is_replaced_with_a_higher_fee(ma
     manual_chain.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(offered * 4)])  # type: ignore[arg-type]
     mine(manual_chain)  # the base fee is now above what the transaction offers: it stays in the pool
     assert manual_chain.w3.eth.get_transaction_count(sender.address) == 0
-    stop = threading.Event()
-    threading.Thread(target=lambda: [mine(manual_chain) for _ in iter(lambda: stop.wait(0.3), True)]).start()
-    try:
+    with mining(manual_chain):
         receipt = sender.wait(pending)
-    finally:
-        stop.set()
     assert len(set(pending.hashes)) == 2
     assert receipt["transactionHash"] == pending.hashes[-1]
     assert pending.tx["maxFeePerGas"] > offered * 2  # bumped to what the chain asks now
@@ -217,10 +212,11 @@ def test_a_transaction_replaced_by_another_program_is_reported(manual_chain: Cha
         sender.wait(pending)
 
 
-def test_confirmations_wait_for_blocks_on_top(manual_chain: Chain, miner: None) -> None:
+def test_confirmations_wait_for_blocks_on_top(manual_chain: Chain) -> None:
     manual_chain.policy = replace(manual_chain.policy, confirmations=3)
     sender = Sender.dev(manual_chain)
-    receipt = sender.transact(sender.constructor("EuroToken"), "deploying EuroToken")
+    with mining(manual_chain):
+        receipt = sender.transact(sender.constructor("EuroToken"), "deploying EuroToken")
     assert manual_chain.w3.eth.block_number >= receipt["blockNumber"] + 3
 
 
