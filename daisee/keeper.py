@@ -1,26 +1,168 @@
-"""Keep a loop moving: finalize the intervals that may be finalized and settle them (anyone may)."""
+"""Keep a loop moving: finalize the intervals that may be finalized and settle them (anyone may).
+
+Readings may run at most SETTLEMENT_LAG intervals ahead of settlement, so a loop whose intervals nobody
+settles stops taking readings (`SETTLEMENT_BACKLOG`). `settle_ready` does one pass; a `Keeper` repeats
+it every few seconds until stopped, and rides out a node outage by retrying with a growing delay.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from daisee.chain.connect import redact
 from daisee.errors import DaiseeError
-from daisee.loop import SETTLEMENT_STEPS, Loop
+from daisee.loop import SETTLEMENT_STEPS, Loop, SettleResult, tx_hash
+
+log = logging.getLogger("daisee.keeper")
+KEEP_EVERY = 30.0  # seconds between passes
+MAX_BACKOFF = 300.0  # longest wait after failures in a row
+# reverts that only mean "not yet" or "someone else got there first": look again, nothing is wrong
+_NOT_YET = "IntervalStillOpen"
+_RACED = ("IntervalNotNext", "IntervalNotFinalized")
+
+
+def settle_ready(
+    loop: Loop,
+    max_steps: int = SETTLEMENT_STEPS,
+    *,
+    stop: threading.Event | None = None,
+    on_settled: Callable[[SettleResult], None] | None = None,
+) -> list[SettleResult]:
+    """Finalize and settle every interval that is ready, oldest first; returns what was settled.
+
+    An interval is ready once it has ended and every active meter reported it or its grace period
+    passed; the contract decides, so this stops at its first "still open". Another keeper working on
+    the same loop is harmless: its progress is read back and the pass goes on from there. `stop`, if
+    set, ends the pass between two transactions.
+    """
+    settled: list[SettleResult] = []
+    while stop is None or not stop.is_set():
+        to_settle, to_finalize = loop.next_to_settle(), loop.next_to_finalize()
+        try:
+            if to_settle < to_finalize:
+                result = loop.settle(max_steps)
+                settled.append(result)
+                if on_settled:
+                    on_settled(result)
+            elif to_finalize < loop.current_interval():
+                loop.finalize(to_finalize)
+                log.debug("event=finalized interval=%d", to_finalize)
+            else:
+                break
+        except DaiseeError as exc:
+            if _NOT_YET in str(exc):
+                break
+            if not any(name in str(exc) for name in _RACED):
+                raise
+    return settled
 
 
 def advance(loop: Loop, max_steps: int = SETTLEMENT_STEPS) -> list[int]:
-    """Finalize and settle every interval that is ready; returns the intervals settled.
+    """Finalize and settle every interval that is ready; returns the intervals settled."""
+    return [result.interval for result in settle_ready(loop, max_steps)]
 
-    An interval is ready once it has ended and every active meter reported it or its grace period
-    passed; the contract decides, so this simply stops at the first refusal.
+
+def log_settled(result: SettleResult) -> None:
+    """One line per settled interval: `event=settled interval=… transactions=… gas=… tx=…`."""
+    log.info(
+        "event=settled interval=%d transactions=%d gas=%d tx=%s",
+        result.interval,
+        len(result.receipts),
+        result.gas_used,
+        tx_hash(result.receipts[-1]),
+    )
+
+
+def describe_error(exc: BaseException, url: str | None) -> str:
+    """One line for `exc`, without the RPC URL's credentials, path or query (they may hold an API key)."""
+    text = str(exc) if isinstance(exc, DaiseeError) else f"{type(exc).__name__}: {exc}"
+    if url:
+        text = text.replace(url, redact(url))
+        parts = urlsplit(url)
+        for secret in (parts.path, parts.query, parts.username, parts.password):
+            if secret and secret != "/":
+                text = text.replace(secret, "…")
+    return " ".join(text.split())
+
+
+class Keeper:
+    """Settles `loop`'s ready intervals every `every` seconds until `stop` is set; the loop's sender pays.
+
+    A failure (the node down, the account out of funds…) is logged and the pass tried again after a delay
+    that doubles each time, from `every` up to MAX_BACKOFF.
     """
-    settled = []
-    current = loop.current_interval()
-    while loop.next_to_finalize() < current:
-        try:
-            loop.finalize(loop.next_to_finalize())
-        except DaiseeError as exc:
-            if "IntervalStillOpen" not in str(exc):
-                raise
-            break
-    while loop.next_to_settle() < loop.next_to_finalize():
-        settled.append(loop.settle(max_steps).interval)
-    return settled
+
+    def __init__(
+        self,
+        loop: Loop,
+        every: float = KEEP_EVERY,
+        max_steps: int = SETTLEMENT_STEPS,
+        on_settled: Callable[[SettleResult], None] | None = None,
+    ) -> None:
+        self.loop = loop
+        self.every = every
+        self.max_steps = max_steps
+        self.on_settled = on_settled
+        self.stop = threading.Event()
+        self.settled = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def _settled(self, result: SettleResult) -> None:
+        self.settled += 1
+        log_settled(result)
+        if self.on_settled:
+            self.on_settled(result)
+
+    def run_once(self) -> list[SettleResult]:
+        """One pass; errors propagate."""
+        return settle_ready(self.loop, self.max_steps, stop=self.stop, on_settled=self._settled)
+
+    def run(self) -> None:
+        """Pass after pass until `stop` is set; the pass in progress finishes its transaction first."""
+        log.info(
+            "event=keeper_started loop=%s account=%s every_s=%g",
+            self.loop.address,
+            self.loop.sender.address,
+            self.every,
+        )
+        while not self.stop.is_set():
+            try:
+                self.run_once()
+            except (DaiseeError, OSError) as exc:  # OSError: requests' connection errors among others
+                self.failures += 1
+                delay = min(self.every * 2 ** (self.failures - 1), max(MAX_BACKOFF, self.every))
+                self.last_error = describe_error(exc, self.loop.sender.chain.url)
+                log.warning(
+                    "event=retry error=%s failures=%d retry_in_s=%g",
+                    _quoted(self.last_error),
+                    self.failures,
+                    delay,
+                )
+                self.stop.wait(delay)
+                continue
+            if self.failures:
+                log.info("event=recovered after_failures=%d", self.failures)
+            self.failures, self.last_error = 0, None
+            self.stop.wait(self.every)
+        log.info("event=keeper_stopped settled=%d", self.settled)
+
+    def start(self) -> None:
+        """Run in a background thread (see `close`)."""
+        self._thread = threading.Thread(target=self.run, name="keeper", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float) -> bool:
+        """Stop the background thread; False if a transaction still runs after `timeout` seconds."""
+        self.stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'

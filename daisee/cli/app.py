@@ -46,7 +46,21 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from daisee.cli import account, bench, chain, compile, demo, deploy, member, meter, oracle, relay, report, tutorial
+    from daisee.cli import (
+        account,
+        bench,
+        chain,
+        compile,
+        demo,
+        deploy,
+        keeper,
+        member,
+        meter,
+        oracle,
+        relay,
+        report,
+        tutorial,
+    )
 
     for command in (
         account.account,
@@ -55,6 +69,7 @@ def _register() -> None:
         compile.compile_command,
         demo.demo,
         deploy.deploy,
+        keeper.keeper,
         member.member,
         meter.meter,
         oracle.oracle,

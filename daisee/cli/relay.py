@@ -17,6 +17,7 @@ from daisee.chain.nodes import LOOPBACK
 from daisee.cli.options import chain_options, open_chain, open_sender
 from daisee.domain import address
 from daisee.errors import DaiseeError
+from daisee.keeper import KEEP_EVERY
 from daisee.loop import READING_BATCH, Loop
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.service import DEFAULT_PORT
@@ -55,6 +56,13 @@ def relay() -> None:
     show_default=True,
     help="Readings per meter per minute.",
 )
+@click.option(
+    "--keeper/--no-keeper",
+    default=True,
+    show_default=True,
+    help=f"Also finalize and settle the loop's intervals every {KEEP_EVERY:g} s (as `daisee keeper run --watch`), "
+    "so the loop keeps taking readings without anything else.",
+)
 def serve(
     chain_target: str,
     chain_id: int | None,
@@ -68,12 +76,14 @@ def serve(
     batch_seconds: float,
     queue_path: Path | None,
     rate_limit: int,
+    keeper: bool,
 ) -> None:
     """Serve the relay's HTTP API until Ctrl-C (or SIGTERM), then stop cleanly.
 
     POST /readings takes one signed reading or {"readings": [...]}, checks each against its meter on the
     chain and queues it; GET /readings/<meter id>/<interval> tells what became of it; GET /status and
-    GET /health are for the operator. The account pays the gas of every batch.
+    GET /health are for the operator. The account pays the gas of every batch, and of the settlements
+    unless --no-keeper.
     """
     chain = open_chain(chain_target, chain_id)
     given = address(loop_address, "--loop") if loop_address else load_deployment(chain, deployments_dir).address
@@ -81,7 +91,9 @@ def serve(
     if not chain.w3.eth.get_code(loop_at):
         raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
     loop = Loop(open_sender(chain, account, password_file), loop_at)
-    settings = RelaySettings(host, port, batch_size, batch_seconds, rate_limit)
+    settings = RelaySettings(
+        host, port, batch_size, batch_seconds, rate_limit, keeper_seconds=KEEP_EVERY if keeper else None
+    )
     _log_to_stderr()
     stop = threading.Event()
 
@@ -98,6 +110,7 @@ def serve(
 def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("daisee.relay")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    for name in ("daisee.relay", "daisee.keeper"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

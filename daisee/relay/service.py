@@ -11,6 +11,7 @@ from typing import Any
 
 from daisee.chain.nodes import LOOPBACK
 from daisee.errors import DaiseeError
+from daisee.keeper import Keeper
 from daisee.loop import READING_BATCH, Loop
 from daisee.relay.batcher import Batcher
 from daisee.relay.intake import Intake, parse_readings
@@ -32,6 +33,7 @@ class RelaySettings:
     batch_seconds: float = 10.0
     rate_limit: int = 60  # readings per meter per minute
     meter_ttl: float = METER_TTL
+    keeper_seconds: float | None = None  # also finalize and settle the loop's intervals this often (None: don't)
 
 
 class Relay:
@@ -50,6 +52,9 @@ class Relay:
             batch_seconds=self.settings.batch_seconds,
         )
         self.intake = Intake(self.meters, self.queue, RateLimiter(self.settings.rate_limit), self.batcher.wake)
+        # readings stop being accepted two intervals ahead of settlement: a relay may keep the loop moving too
+        seconds = self.settings.keeper_seconds
+        self.keeper = None if seconds is None else Keeper(loop, seconds)
         self._server: RelayServer | None = None
         self._stopped = False
 
@@ -74,6 +79,8 @@ class Relay:
             ) from None
         threading.Thread(target=self._server.serve_forever, name="relay-http", daemon=True).start()
         self.batcher.start()
+        if self.keeper is not None:
+            self.keeper.start()
         log_event(
             "relay_started",
             url=self.url,
@@ -83,6 +90,7 @@ class Relay:
             queue=self.queue.path,
             batch_size=self.settings.batch_size,
             batch_seconds=self.settings.batch_seconds,
+            keeper_seconds=self.settings.keeper_seconds or "off",
         )
         if self.settings.host != LOOPBACK:
             log_event("listening_beyond_loopback", logging.WARNING, note="anyone reaching the port can post readings")
@@ -96,6 +104,8 @@ class Relay:
             self._server.shutdown()
             self._server.server_close()
         finished = self.batcher.stop(STOP_TIMEOUT)
+        if self.keeper is not None and not self.keeper.close(STOP_TIMEOUT):
+            log_event("settlement_still_in_flight", note="the next keeper pass carries on from the chain's state")
         depth = self.queue.counts()["queue_depth"]
         self.meters.close()
         if finished:
@@ -127,6 +137,13 @@ class Relay:
             "batches": self.batcher.batches,
             "last_batch": None if batch is None else asdict(batch),
             "last_error": None if error is None else {"error": error[0], "at": error[1]},
+            "keeper": None
+            if self.keeper is None
+            else {
+                "settled": self.keeper.settled,
+                "failures": self.keeper.failures,
+                "last_error": self.keeper.last_error,
+            },
         }
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
