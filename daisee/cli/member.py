@@ -12,7 +12,10 @@ from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender
 from daisee.cli.output import console, print_json
 from daisee.domain import MeterKind, address, meter_id
+from daisee.errors import DaiseeError
 from daisee.loop import Loop
+
+MAX_INDEX = 2**64 - 1  # the contract keeps indices as uint64 Wh
 
 
 def _open_loop(
@@ -21,6 +24,17 @@ def _open_loop(
     chain = open_chain(chain_target, chain_id)
     deployment = load_deployment(chain, deployments_dir)
     return Loop(open_sender(chain, account, password_file), deployment.address)
+
+
+def _index(value: str, option: str) -> int:
+    """A meter index in Wh, as typed: a whole number from 0 to MAX_INDEX."""
+    text = value.strip().replace("_", "")
+    if not text.isdigit() or int(text) > MAX_INDEX:
+        raise DaiseeError(
+            f"{option} {value!r} is not a meter index: give the meter's cumulative index in Wh as a whole number "
+            "(e.g. the Linky's EAST, or the sum of its tariff indices, as `daisee meter parse` shows it)"
+        )
+    return int(text)
 
 
 @click.group()
@@ -33,21 +47,56 @@ def member() -> None:
 @click.option("--signer", required=True, help="Address of the gateway key that signs this meter's readings.")
 @click.option("--payout", help="Account that pays or earns for this meter (default: the signer).")
 @click.option("--kind", type=click.Choice([k.name.lower() for k in MeterKind]), required=True)
+@click.option(
+    "--import-wh",
+    default="0",
+    show_default=True,
+    help="The meter's cumulative import index now, in Wh: the first reading counts only what comes after it.",
+)
+@click.option(
+    "--export-wh",
+    default="0",
+    show_default=True,
+    help="The meter's cumulative export index now, in Wh (producers and prosumers).",
+)
 @chain_options
 @json_option
-def add(meter: str, signer: str, payout: str | None, kind: str, as_json: bool, **chain_args: Any) -> None:
-    """Admit METER: 0x + 64 hex digits, or a local label (hashed; never the PRM, ids are public)."""
+def add(
+    meter: str,
+    signer: str,
+    payout: str | None,
+    kind: str,
+    import_wh: str,
+    export_wh: str,
+    as_json: bool,
+    **chain_args: Any,
+) -> None:
+    """Admit METER: 0x + 64 hex digits, or a local label (hashed; never the PRM, ids are public).
+
+    Give the meter's current indices (--import-wh, --export-wh), else its first interval counts
+    everything the meter measured since it was installed.
+    """
     mid, meter_kind = meter_id(meter), MeterKind.parse(kind)
     signer, payout = address(signer, "--signer"), address(payout or signer, "--payout")
+    indices = {"import_wh": _index(import_wh, "--import-wh"), "export_wh": _index(export_wh, "--export-wh")}
     loop = _open_loop(**chain_args)
-    receipt = loop.add_meter(mid, signer, payout, meter_kind)
+    receipt = loop.add_meter(mid, signer, payout, meter_kind, **indices)
     info = loop.meter(mid)
     if as_json:
         print_json(
-            {**info.as_json(), "tx_hash": receipt["transactionHash"].to_0x_hex(), "gas_used": receipt["gasUsed"]}
+            {
+                **info.as_json(),
+                "import_wh": info.import_wh,
+                "export_wh": info.export_wh,
+                "tx_hash": receipt["transactionHash"].to_0x_hex(),
+                "gas_used": receipt["gasUsed"],
+            }
         )
     else:
-        console.print(f"meter 0x{mid.hex()} ({kind}) admitted, signer {info.signer}; gas {receipt['gasUsed']:,}")
+        console.print(
+            f"meter 0x{mid.hex()} ({kind}) admitted, signer {info.signer}, "
+            f"indices {info.import_wh:,} Wh imported, {info.export_wh:,} Wh exported; gas {receipt['gasUsed']:,}"
+        )
 
 
 @member.command("remove")
