@@ -196,17 +196,15 @@ class Sender:
     # ---------------------------------------------------------------- waiting
 
     def _confirmed_receipt(self, pending: Pending) -> TxReceipt:
-        policy, w3 = self.chain.policy, self.chain.w3
+        policy = self.chain.policy
         deadline = pending.sent_at + policy.receipt_timeout
         last_sent = pending.sent_at
         while True:
             try:
                 receipt = self._receipt(pending)
-                if receipt is not None:
-                    head = int(w3.eth.block_number)
-                    if head >= int(receipt["blockNumber"]) + policy.confirmations and self._still_canonical(receipt):
-                        return receipt
-                elif time.monotonic() - last_sent >= policy.replace_after:
+                if receipt is not None and self._confirmed(receipt):
+                    return receipt
+                if receipt is None and time.monotonic() - last_sent >= policy.replace_after:
                     self._resend(pending)
                     last_sent = time.monotonic()
             except OSError as exc:
@@ -242,10 +240,16 @@ class Sender:
             )
         return None
 
-    def _still_canonical(self, receipt: TxReceipt) -> bool:
-        """False when the block holding `receipt` was reorganised away meanwhile."""
-        try:
-            again = self.chain.w3.eth.get_transaction_receipt(receipt["transactionHash"])
+    def _confirmed(self, receipt: TxReceipt) -> bool:
+        """True once the policy's number of blocks sit on top of `receipt`'s, which is still in the chain."""
+        confirmations = self.chain.policy.confirmations
+        if confirmations == 0:
+            return True
+        w3 = self.chain.w3
+        if int(w3.eth.block_number) < int(receipt["blockNumber"]) + confirmations:
+            return False
+        try:  # the block holding it may have been reorganised away meanwhile
+            again = w3.eth.get_transaction_receipt(receipt["transactionHash"])
         except TransactionNotFound:
             return False
         return bool(again["blockHash"] == receipt["blockHash"])
