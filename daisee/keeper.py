@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-from daisee.chain.connect import redact
+from daisee.chain.connect import describe_error
 from daisee.errors import DaiseeError
 from daisee.loop import SETTLEMENT_STEPS, Loop, SettleResult, tx_hash
 
@@ -74,18 +73,6 @@ def log_settled(result: SettleResult) -> None:
         result.gas_used,
         tx_hash(result.receipts[-1]),
     )
-
-
-def describe_error(exc: BaseException, url: str | None) -> str:
-    """One line for `exc`, without the RPC URL's credentials, path or query (they may hold an API key)."""
-    text = str(exc) if isinstance(exc, DaiseeError) else f"{type(exc).__name__}: {exc}"
-    if url:
-        text = text.replace(url, redact(url))
-        parts = urlsplit(url)
-        for secret in (parts.path, parts.query, parts.username, parts.password):
-            if secret and secret != "/":
-                text = text.replace(secret, "…")
-    return " ".join(text.split())
 
 
 class Keeper:

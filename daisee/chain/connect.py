@@ -65,6 +65,18 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+def describe_error(exc: BaseException, url: str | None) -> str:
+    """One line for `exc`, with the RPC URL's credentials, path and query removed (they may hold an API key)."""
+    text = str(exc) if isinstance(exc, DaiseeError) else f"{type(exc).__name__}: {exc}"
+    if url:
+        text = text.replace(url, redact(url))
+        parts = urlsplit(url)
+        for secret in (parts.path, parts.query, parts.username, parts.password):
+            if secret and secret != "/":
+                text = text.replace(secret, "…")
+    return " ".join(text.split())
+
+
 def _kind_of(w3: Web3) -> str:
     client = w3.client_version.lower()
     for kind in ("anvil", "ganache"):

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from hexbytes import HexBytes
 
+from daisee.chain.connect import describe_error
 from daisee.domain import RejectReason
 from daisee.loop import Loop, tx_hash
-from daisee.relay.logs import describe_error, log_event
+from daisee.relay.logs import log_event
 from daisee.relay.meters import MeterCache, precheck
 from daisee.relay.queue import Entry, Fate, ReadingQueue, Status
 

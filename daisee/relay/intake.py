@@ -19,10 +19,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from daisee.chain.connect import describe_error
 from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
 from daisee.readings import SignedReading
-from daisee.relay.logs import describe_error, log_event
+from daisee.relay.logs import log_event
 from daisee.relay.meters import MeterCache, precheck
 from daisee.relay.queue import DuplicateReadingError, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter

@@ -19,8 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from daisee.chain.connect import describe_error
 from daisee.relay.intake import MAX_BODY_BYTES, RefusedError
-from daisee.relay.logs import describe_error, log_event
+from daisee.relay.logs import log_event
 from daisee.relay.queue import Fate
 
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
