@@ -123,8 +123,9 @@ def test_watch_settles_as_intervals_end_rides_out_an_outage_and_stops_on_sigterm
         assert cli_loop.loop.tokens(consumer.address) == (0, 640, 0)  # no producer: all from the supplier
 
         process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=60)
-        assert process.returncode == 0, "".join(stderr.lines)
+        assert process.wait(timeout=60) == 0, "".join(stderr.lines)  # stderr stays with its reader thread
+        assert process.stdout is not None
+        stdout = process.stdout.read()
     finally:
         if process is not None and process.poll() is None:
             process.kill()
