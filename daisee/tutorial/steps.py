@@ -399,7 +399,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "Finalize and settle",
         "Once every meter reported, anyone closes the interval; settlement allocates local production and bills it.",
-        "(no single command: `daisee demo` and the keeper finalize and settle)",
+        "daisee keeper run (or --watch to keep doing it; the relay does it too)",
         settle,
     ),
     Step(
