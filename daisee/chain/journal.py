@@ -65,10 +65,6 @@ class DeploymentJournal:
             )
         return journal
 
-    @property
-    def resuming(self) -> bool:
-        return bool(self.creations)
-
     def create(self, sender: Sender, name: str, call: ContractConstructor) -> TxReceipt:
         """Create contract `name` with `call`, or pick up the creation this journal noted earlier."""
         noted = self.creations.get(name)
@@ -84,10 +80,6 @@ class DeploymentJournal:
             address = create_address(sender.address, nonce)
             self._note(name, Creation(nonce, address, int(sender.chain.w3.eth.block_number)))
         return self._await(sender, name, sender.send(call, f"deploying {name}", nonce=nonce))
-
-    def finish(self) -> None:
-        """The deployment is recorded: forget it."""
-        self.path.unlink(missing_ok=True)
 
     def _await(self, sender: Sender, name: str, pending: Pending) -> TxReceipt:
         self._note(name, replace(self.creations[name], tx_hash=pending.hash))

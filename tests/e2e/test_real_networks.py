@@ -331,3 +331,14 @@ def test_receipt_timeout_names_the_transaction(manual_chain: Chain) -> None:
     with pytest.raises(DaiseeError, match=r"deploying EuroToken: no receipt after 1 s \(transaction 0x") as caught:
         sender.transact(sender.constructor("EuroToken"), "deploying EuroToken")
     assert "check that the chain produces blocks, then run the same command again" in str(caught.value)
+
+
+def test_a_damaged_deployment_journal_is_named_with_the_fix(daisee: Daisee, anvil_node: LocalNode) -> None:
+    chain_id = connect(anvil_node.url).chain_id
+    journal = journal_path(chain_id)
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"deployer": "0x')
+    out = daisee("deploy", "--chain", anvil_node.url)
+    assert out.exit_code == 1
+    assert out.stderr == f"error: {journal} is not a deployment journal: remove it and deploy again\n"
+    assert not record_path(chain_id).exists()
