@@ -27,7 +27,9 @@ def test_daisee_deploys_admits_and_reports_on_web3_7(venv: Venv, anvil_node: Loc
 
     signer, payout = Account.from_key(b"\x01" * 32).address, Account.from_key(b"\x02" * 32).address
     deployed = daisee("deploy", "--interval-seconds", "600", "--price", "0.12")
-    added = daisee("member", "add", "house-7", "--signer", signer, "--payout", payout, "--kind", "prosumer")
+    added = daisee(
+        "member", "add", "house-7", "--signer", signer, "--payout", payout, "--kind", "prosumer", "--import-wh", "1200"
+    )
     report = daisee("report")
 
     assert (deployed["network"], deployed["record"]) == ("anvil", "deployments/31337.json")
@@ -38,6 +40,8 @@ def test_daisee_deploys_admits_and_reports_on_web3_7(venv: Venv, anvil_node: Loc
         "payout": payout,
         "kind": "prosumer",
         "active": True,
+        "import_wh": 1200,
+        "export_wh": 0,
         "tx_hash": added["tx_hash"],
         "gas_used": added["gas_used"],
     }
