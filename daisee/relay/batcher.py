@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from hexbytes import HexBytes
 
 from daisee.chain.connect import describe_error
+from daisee.chain.logs import event_logs
 from daisee.domain import RejectReason
 from daisee.loop import Loop, tx_hash
 from daisee.relay.logs import log_event
@@ -171,8 +172,11 @@ class Batcher:
         """
         reading = entry.signed.reading
         if sent_block is not None:
-            logs = self.loop.contract.events.ReadingAccepted.get_logs(
-                argument_filters={"meterId": reading.meter_id, "interval": reading.interval}, from_block=sent_block
+            logs = event_logs(
+                self.loop.contract.events.ReadingAccepted,
+                sent_block,
+                int(self.loop.sender.chain.w3.eth.block_number),
+                {"meterId": reading.meter_id, "interval": reading.interval},
             )
             for log in logs:
                 if (log["args"]["importWh"], log["args"]["exportWh"]) == (reading.import_wh, reading.export_wh):

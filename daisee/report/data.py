@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from daisee.chain.logs import event_logs
 from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind
 from daisee.loop import Loop, MemberResult
 
@@ -196,10 +197,10 @@ def build_report(loop: Loop, from_block: int, names: Mapping[bytes, str] | None 
     ]
     settlements: dict[int, dict[bytes, MemberResult]] = {}
     events = loop.contract.events
-    for e in events.ConsumptionSettled().get_logs(from_block=from_block, to_block=block):
+    for e in event_logs(events.ConsumptionSettled, from_block, block):
         r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
         r.consumed, r.allocated, r.cost = e["args"]["consumedWh"], e["args"]["allocatedWh"], e["args"]["cost"]
-    for e in events.ProductionSettled().get_logs(from_block=from_block, to_block=block):
+    for e in event_logs(events.ProductionSettled, from_block, block):
         r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
         r.produced, r.sold, r.revenue = e["args"]["producedWh"], e["args"]["soldWh"], e["args"]["revenue"]
 
