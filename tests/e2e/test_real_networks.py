@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,10 +18,11 @@ from web3 import Web3
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import journal_path, record_path
-from daisee.chain.nodes import LOOPBACK, LocalNode
+from daisee.chain.nodes import LocalNode
 from daisee.chain.transact import Sender
 from daisee.errors import DaiseeError
 from tests.e2e.conftest import Daisee
+from tests.rpc_proxy import FlakyProxy
 
 pytestmark = pytest.mark.node
 
@@ -221,60 +220,6 @@ def test_confirmations_wait_for_blocks_on_top(manual_chain: Chain) -> None:
 
 
 # ---------------------------------------------------------------- the RPC node lost in the middle of a deploy
-
-
-class FlakyProxy:
-    """A JSON-RPC proxy on loopback that forwards to a node, and goes silent at the `cut_at`-th request
-    whose method is `method` — after forwarding it when `forward` is true (the answer is lost), before
-    otherwise. `heal()` makes it forward everything again."""
-
-    def __init__(self, upstream: str, method: str, cut_at: int, forward: bool) -> None:
-        self.upstream, self.method, self.cut_at, self.forward = upstream, method, cut_at, forward
-        self.seen = 0
-        self.down = False
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if proxy.down or proxy._cuts(json.loads(body)):
-                    if not proxy.down and proxy.forward:
-                        proxy._relay(body)
-                    proxy.down = True
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                answer = proxy._relay(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _cuts(self, request: dict[str, object]) -> bool:
-        if request.get("method") == self.method:
-            self.seen += 1
-            return self.seen == self.cut_at
-        return False
-
-    def _relay(self, body: bytes) -> bytes:
-        request = urllib.request.Request(self.upstream, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return bytes(response.read())
-
-    def heal(self) -> None:
-        self.down, self.cut_at = False, 0
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.parametrize(
