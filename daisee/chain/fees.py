@@ -6,7 +6,9 @@ what is ever offered; a cap below the going base fee is refused before anything 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from web3 import Web3
 from web3.exceptions import Web3RPCError
@@ -57,6 +59,12 @@ def bumped_fees(chain: Chain, sent: Fees) -> Fees:
     elif chain.policy.gas_price_gwei is None:
         raised["gasPrice"] = _capped_at_most(chain, raised["gasPrice"])
     return raised
+
+
+def fees_of(tx: Mapping[str, Any]) -> Fees:
+    """The fee fields of a transaction, as built or as a node returns it (with `gasPrice` beside EIP-1559 fees)."""
+    keys = ("maxFeePerGas", "maxPriorityFeePerGas") if tx.get("maxFeePerGas") is not None else ("gasPrice",)
+    return {key: Wei(int(tx[key])) for key in keys if tx.get(key) is not None}
 
 
 def price_ceiling(fees: Fees) -> int:

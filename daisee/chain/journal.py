@@ -21,6 +21,7 @@ from web3.contract.contract import ContractConstructor
 from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt
 
+from daisee.chain.fees import fees_of
 from daisee.chain.transact import Pending, Sender
 from daisee.errors import DaiseeError
 
@@ -107,10 +108,7 @@ class DeploymentJournal:
             except TransactionNotFound:
                 tx = None
             if tx is not None and tx.get("blockNumber") is None:
-                fees = {k: tx[k] for k in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas") if tx.get(k) is not None}
-                if "maxFeePerGas" in fees:
-                    fees.pop("gasPrice", None)
-                params = {"from": sender.address, "nonce": noted.nonce, "gas": tx["gas"], **fees}
+                params = {"from": sender.address, "nonce": noted.nonce, "gas": tx["gas"], **fees_of(tx)}
                 sent = call.build_transaction({**params, "chainId": sender.chain.chain_id})
                 return Pending(call, f"deploying {name}", sent, [HexBytes(noted.tx_hash)], time.monotonic())
         if int(w3.eth.get_transaction_count(sender.address, "latest")) > noted.nonce:

@@ -24,11 +24,11 @@ from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import Nonce, TxParams, TxReceipt, Wei
+from web3.types import Nonce, TxParams, TxReceipt
 
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain
-from daisee.chain.fees import Fees, bumped_fees, current_fees, price_ceiling
+from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
 from daisee.chain.reverts import describe_revert
 from daisee.errors import DaiseeError
 
@@ -256,14 +256,11 @@ class Sender:
 
     def _resend(self, pending: Pending) -> None:
         """Broadcast `pending` again: as it was if the node lost it, with higher fees if it is stuck."""
-        w3 = self.chain.w3
-        try:
-            w3.eth.get_transaction(pending.hashes[-1])
-            fees = bumped_fees(self.chain, _fees_of(pending.tx))
-        except TransactionNotFound:
-            fees = _higher(_fees_of(pending.tx), current_fees(self.chain))
+        known = _is_known(self.chain.w3, pending.hashes[-1])
+        sent = fees_of(pending.tx)
+        fees = bumped_fees(self.chain, sent) if known else _higher(sent, current_fees(self.chain))
         tx: TxParams = {**pending.tx, **fees}  # type: ignore[typeddict-item]
-        if tx == pending.tx and len(pending.hashes) > 1 and _is_known(w3, pending.hashes[-1]):
+        if known and tx == pending.tx:
             return  # at the cap and still pending: nothing better to offer
         try:
             pending.hashes.append(self._broadcast(tx, pending.what))
@@ -305,10 +302,6 @@ class Sender:
 
 class _NonceUsedError(Exception):
     """The node already has a transaction with this nonce (mined or pending)."""
-
-
-def _fees_of(tx: TxParams) -> Fees:
-    return {k: Wei(int(tx[k])) for k in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas") if k in tx}
 
 
 def _higher(sent: Fees, now: Fees) -> Fees:
