@@ -3,35 +3,43 @@ pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EnergyTokens} from "./EnergyTokens.sol";
 import {IEnergyLoop} from "./interfaces/IEnergyLoop.sol";
 import {Allocation} from "./libraries/Allocation.sol";
+import {Ledger} from "./libraries/Ledger.sol";
+import {LoopStorage} from "./libraries/LoopStorage.sol";
+import {MeterAdmin} from "./libraries/MeterAdmin.sol";
+import {Settlement} from "./libraries/Settlement.sol";
+import {EnergyRecords} from "./libraries/EnergyRecords.sol";
 
 /// @title EnergyLoop
 /// @notice One collective self-consumption loop. The owner is its organiser, the PMO, who admits
-/// meters and sets the terms for future intervals; ownership moves in two steps ({Ownable2Step}).
-/// Readings count only when signed by the meter's registered gateway key. Finalizing and settling are
-/// permissionless; settlement is chunked so its cost per member does not grow with the loop.
+/// meters and sets the terms, always a notice period ahead and under a price cap fixed at deployment;
+/// ownership moves in two steps ({Ownable2Step}) and is never renounced. Readings count only when signed
+/// by the meter's registered gateway key and within its physical limits. Finalizing and settling are
+/// permissionless; settlement is chunked so its cost per member does not grow with the loop, and never
+/// reverts for a finalized interval.
 /// @dev Gas layout: a reading reads the meter's record slot and updates its counter slot (indices and
-/// the interval's energy) and the interval's totals (shared by the batch); a settlement step reads the
-/// counter and updates its payout account's single slot. Nothing takes a fresh slot per reading.
+/// the interval's share) and the interval's totals (shared by the batch); a settlement step reads the
+/// counter and the meter's settings and updates its payout account's energy and money slots. Nothing
+/// takes a fresh slot per reading.
 contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable, ReentrancyGuard {
-    using SafeERC20 for IERC20;
+    using LoopStorage for LoopStorage.Calendar;
 
     /// @notice EIP-712 type of a reading.
     bytes32 public constant READING_TYPEHASH =
         keccak256("Reading(bytes32 meterId,uint32 interval,uint64 importWh,uint64 exportWh)");
-    /// @notice Largest energy a meter may report for one interval (Wh).
-    uint256 public constant MAX_DELTA_WH = type(uint48).max;
     /// @notice A meter may report at most this many intervals past the last settled one.
     uint256 public constant SETTLEMENT_LAG = 2;
-    uint256 private constant _TOTALS_RING = 4;
+    /// @notice The shortest grace period a loop accepts: readings need time to land after an interval ends.
+    uint256 public constant MIN_GRACE_SECONDS = 60;
+    /// @notice The highest price cap a loop accepts (settlement-token units per Wh).
+    uint256 public constant MAX_PRICE_PER_WH = 2 ** 56 - 1;
 
     /// @notice Start of interval 0 (unix seconds).
     uint64 public immutable genesis;
@@ -39,185 +47,119 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     uint32 public immutable intervalSeconds;
     /// @notice How long after its end an interval waits for missing readings before it can be finalized.
     uint32 public immutable graceSeconds;
-    /// @notice The ERC-20 members deposit and withdraw; zero for a credits-only ledger.
-    IERC20 public immutable settlementToken;
+    /// @notice How long ahead the PMO announces new meters, key changes and terms (seconds).
+    uint32 public immutable noticeSeconds;
+    /// @notice The highest price the PMO may ever set (settlement-token units per Wh).
+    uint64 public immutable priceCapPerWh;
     /// @notice The PMO's ledger account.
     address public immutable treasury;
+    /// @notice The ERC-20 members deposit and withdraw; zero for a credits-only ledger.
+    IERC20 public immutable settlementToken;
 
-    /// @dev Read by every reading: who signs, and the allocation coefficients.
-    struct MeterRecord {
-        address signer;
-        MeterKind kind;
-        bool active;
-        uint16 share;
-        uint16 weight;
-        uint16 nextShare;
-        uint16 nextWeight;
-        uint16 nextEpoch;
-    }
+    LoopStorage.Layout private _s;
+    Ledger.Layout private _ledger;
 
-    /// @dev Updated by every reading: the last indices, the lowest interval the next reading may name,
-    /// and the energy of the last reported interval (`nextInterval - 1`) until it is settled.
-    struct MeterCounter {
-        uint32 nextInterval;
-        uint64 importWh;
-        uint64 exportWh;
-        uint48 consumedWh;
-        uint48 producedWh;
-    }
-
-    /// @dev The energy of an older unsettled interval, kept when a meter reports ahead of settlement.
-    struct Pending {
-        uint32 interval;
-        uint48 consumedWh;
-        uint48 producedWh;
-    }
-
-    /// @dev Loop-wide counters, one slot.
-    struct Progress {
-        uint32 nextToFinalize;
-        uint32 nextToSettle;
-        uint32 activeMeters;
-        uint16 sharesCurrent;
-        uint16 sharesNext;
-    }
-
-    mapping(bytes32 meterId => MeterRecord) private _records;
-    mapping(bytes32 meterId => MeterCounter) private _counters;
-    mapping(bytes32 meterId => Pending) private _older;
-    mapping(bytes32 meterId => address) private _payouts;
-    bytes32[] private _meterIds;
-    IntervalTotals[_TOTALS_RING] private _totals;
-    Progress private _progress;
-    SettlementCursor private _cursor;
-    Terms private _current;
-    Terms private _next;
-
-    /// @param pmo the loop's organiser and administrator
-    /// @param treasury_ the PMO's ledger account
-    /// @param token the ERC-20 of deposits and withdrawals, or zero for a credits-only ledger
-    /// @param genesis_ start of interval 0 (unix seconds)
-    /// @param intervalSeconds_ settlement interval length, 60 s to 1 day
-    /// @param graceSeconds_ wait for missing readings after an interval's end
-    /// @param key the allocation key of epoch 0
+    /// @notice What the PMO chooses at deployment.
+    /// @param intervalSeconds settlement interval length, 60 s to 1 day
+    /// @param graceSeconds wait for missing readings after an interval's end, at least {MIN_GRACE_SECONDS}
+    /// @param noticeSeconds notice of new meters, key changes and terms (days on a real loop; 0 in development)
+    /// @param priceCapPerWh the highest price ever, at most {MAX_PRICE_PER_WH}
     /// @param pricePerWh price of locally shared energy in ledger units per Wh, for epoch 0
-    constructor(
-        address pmo,
-        address treasury_,
-        IERC20 token,
-        uint64 genesis_,
-        uint32 intervalSeconds_,
-        uint32 graceSeconds_,
-        AllocationKey key,
-        uint128 pricePerWh
-    ) Ownable(pmo) EIP712("daisee EnergyLoop", "1") EnergyTokens("") {
-        if (intervalSeconds_ < 60 || intervalSeconds_ > 1 days) revert InvalidIntervalLength(intervalSeconds_);
-        if (treasury_ == address(0)) revert InvalidMeterAccount(treasury_);
-        genesis = genesis_;
-        intervalSeconds = intervalSeconds_;
-        graceSeconds = graceSeconds_;
-        settlementToken = token;
-        treasury = treasury_;
-        _current = Terms({key: key, pricePerWh: pricePerWh, from: 0, epoch: 0});
-        emit LoopConfigured(genesis_, intervalSeconds_, graceSeconds_, treasury_, address(token));
-        emit TermsScheduled(0, key, pricePerWh, 0);
+    struct Config {
+        address pmo;
+        address treasury;
+        IERC20 token;
+        uint64 genesis;
+        uint32 intervalSeconds;
+        uint32 graceSeconds;
+        uint32 noticeSeconds;
+        AllocationKey key;
+        uint64 pricePerWh;
+        uint64 priceCapPerWh;
+    }
+
+    constructor(Config memory c) Ownable(c.pmo) EIP712("daisee EnergyLoop", "1") EnergyTokens("") {
+        if (c.intervalSeconds < 60 || c.intervalSeconds > 1 days) revert InvalidIntervalLength(c.intervalSeconds);
+        if (c.graceSeconds < MIN_GRACE_SECONDS) revert GraceTooShort(c.graceSeconds, MIN_GRACE_SECONDS);
+        if (c.priceCapPerWh > MAX_PRICE_PER_WH) revert PriceAboveCap(c.priceCapPerWh, MAX_PRICE_PER_WH);
+        if (c.pricePerWh > c.priceCapPerWh) revert PriceAboveCap(c.pricePerWh, c.priceCapPerWh);
+        if (c.treasury == address(0)) revert InvalidMeterAccount(c.treasury);
+        genesis = c.genesis;
+        intervalSeconds = c.intervalSeconds;
+        graceSeconds = c.graceSeconds;
+        noticeSeconds = c.noticeSeconds;
+        priceCapPerWh = c.priceCapPerWh;
+        treasury = c.treasury;
+        settlementToken = c.token;
+        _s.current = Terms({key: c.key, pricePerWh: c.pricePerWh, from: 0, epoch: 0});
+        emit LoopConfigured(
+            c.genesis, c.intervalSeconds, c.graceSeconds, c.noticeSeconds, c.priceCapPerWh, c.treasury, address(c.token)
+        );
+        emit TermsScheduled(0, c.key, c.pricePerWh, 0);
     }
 
     // ================================================================== PMO
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {InvalidMeterId}, {InvalidMeterAccount}, {MeterAlreadyRegistered}, {InvalidShare}
-    /// or {SharesExceedTotal}; the new meters' shares count in the current and the scheduled terms.
+    /// @dev Reverts with {InvalidMeterId}, {InvalidMeterAccount}, {MeterAlreadyRegistered}, {InvalidShare},
+    /// {InvalidMeterLimits}, {TooManyMeters} or {SharesExceedTotal}.
     function addMeters(MeterInit[] calldata meters) external onlyOwner {
-        Progress memory p = _progress;
-        uint256 addedShares;
-        for (uint256 i; i < meters.length; ++i) {
-            MeterInit calldata m = meters[i];
-            if (m.meterId == bytes32(0)) revert InvalidMeterId();
-            if (m.signer == address(0)) revert InvalidMeterAccount(m.signer);
-            if (m.payout == address(0)) revert InvalidMeterAccount(m.payout);
-            if (_records[m.meterId].signer != address(0)) revert MeterAlreadyRegistered(m.meterId);
-            if (m.share > Allocation.SHARE_DENOMINATOR) revert InvalidShare(m.share);
-            _records[m.meterId] = MeterRecord(m.signer, m.kind, true, m.share, m.weight, 0, 0, 0);
-            _counters[m.meterId] = MeterCounter(0, m.importWh, m.exportWh, 0, 0);
-            _payouts[m.meterId] = m.payout;
-            _meterIds.push(m.meterId);
-            addedShares += m.share;
-            emit MeterAdded(m.meterId, m.signer, m.payout, m.kind);
-        }
-        p.sharesCurrent = _addShares(p.sharesCurrent, addedShares);
-        if (_next.epoch != 0) p.sharesNext = _addShares(p.sharesNext, addedShares);
-        p.activeMeters += SafeCast.toUint32(meters.length);
-        _progress = p;
+        MeterAdmin.addMeters(_s, _calendar(), meters);
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {UnknownMeter} or {MeterNotActive}. Its shares stay counted until changed.
+    /// @dev Reverts with {UnknownMeter} or {MeterNotActive}.
     function removeMeter(bytes32 meterId) external onlyOwner {
-        MeterRecord storage record = _activeRecord(meterId);
-        record.active = false;
-        --_progress.activeMeters;
-        emit MeterRemoved(meterId);
+        MeterAdmin.removeMeter(_s, meterId);
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {UnknownMeter}, {MeterNotActive} or {InvalidMeterAccount}. Readings signed by
-    /// the previous key are rejected from now on, including those not yet submitted.
+    /// @dev Reverts with {UnknownMeter}, {MeterNotActive} or {InvalidMeterAccount}. Replaces any change
+    /// announced before.
     function rotateSigner(bytes32 meterId, address newSigner) external onlyOwner {
-        MeterRecord storage record = _activeRecord(meterId);
-        if (newSigner == address(0)) revert InvalidMeterAccount(newSigner);
-        emit SignerRotated(meterId, record.signer, newSigner);
-        record.signer = newSigner;
+        MeterAdmin.scheduleChange(_s, _calendar(), meterId, MeterChange(newSigner, 0, false, 0, 0));
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev `from` must be after the current interval ({InvalidEffectiveInterval}). Scheduling again
-    /// before `from` replaces the scheduled terms; once they are in force, new terms can be scheduled
-    /// when every interval before them is settled ({TermsChangePending}).
-    function scheduleTerms(AllocationKey key, uint128 pricePerWh, uint32 from) external onlyOwner {
-        uint256 current = _currentInterval();
-        if (from <= current && block.timestamp >= genesis) revert InvalidEffectiveInterval(from, current);
-        Terms memory next = _next;
-        if (next.epoch != 0 && next.from <= current && block.timestamp >= genesis) {
-            if (next.from > _progress.nextToSettle) revert TermsChangePending(next.from);
-            _current = next;
-            _progress.sharesCurrent = _progress.sharesNext;
-            next.epoch = 0;
-        }
-        if (next.epoch == 0) {
-            next.epoch = _current.epoch + 1;
-            _progress.sharesNext = _progress.sharesCurrent;
-        }
-        _next = Terms({key: key, pricePerWh: pricePerWh, from: from, epoch: next.epoch});
-        emit TermsScheduled(next.epoch, key, pricePerWh, from);
+    /// @dev As {rotateSigner}; from when it takes effect, readings count from these indices.
+    function repairMeter(bytes32 meterId, address newSigner, uint64 importWh, uint64 exportWh) external onlyOwner {
+        MeterAdmin.scheduleChange(_s, _calendar(), meterId, MeterChange(newSigner, 0, true, importWh, exportWh));
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Applies to the terms scheduled by {scheduleTerms} and not yet in force ({NoPendingTerms});
-    /// reverts with {LengthMismatch}, {UnknownMeter}, {InvalidShare} or {SharesExceedTotal}.
+    function cancelMeterChange(bytes32 meterId) external onlyOwner {
+        if (_s.changes[meterId].signer == address(0)) revert NoMeterChange(meterId);
+        delete _s.changes[meterId];
+        emit MeterChangeCancelled(meterId);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    /// @dev Reverts with {NotMeterPayout} or {NoMeterChange}.
+    function confirmMeterChange(bytes32 meterId) external {
+        if (msg.sender != _s.settings[meterId].payout) revert NotMeterPayout(meterId, msg.sender);
+        MeterAdmin.applyChange(_s, meterId, true);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    /// @dev Reverts with {NoMeterChange} or {MeterChangeNotDue}.
+    function applyMeterChange(bytes32 meterId) external {
+        MeterAdmin.applyChange(_s, meterId, false);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    /// @dev Reverts with {PriceAboveCap}, {InvalidEffectiveInterval} or {TermsChangePending}.
+    function scheduleTerms(AllocationKey key, uint64 pricePerWh, uint32 from) external onlyOwner {
+        MeterAdmin.scheduleTerms(_s, _calendar(), key, pricePerWh, from);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    /// @dev Reverts with {LengthMismatch}, {NoPendingTerms}, {UnknownMeter}, {MeterNotActive},
+    /// {InvalidShare} or {SharesExceedTotal}.
     function setCoefficients(bytes32[] calldata meterIds, uint16[] calldata shares, uint16[] calldata weights)
         external
         onlyOwner
     {
-        if (meterIds.length != shares.length || meterIds.length != weights.length) revert LengthMismatch();
-        Terms memory next = _next;
-        if (next.epoch == 0 || (next.from <= _currentInterval() && block.timestamp >= genesis)) {
-            revert NoPendingTerms();
-        }
-        uint256 total = _progress.sharesNext;
-        for (uint256 i; i < meterIds.length; ++i) {
-            MeterRecord storage record = _records[meterIds[i]];
-            if (record.signer == address(0)) revert UnknownMeter(meterIds[i]);
-            if (shares[i] > Allocation.SHARE_DENOMINATOR) revert InvalidShare(shares[i]);
-            if (record.nextEpoch != 0 && record.nextEpoch < next.epoch) {
-                (record.share, record.weight) = (record.nextShare, record.nextWeight);
-            }
-            uint256 previous = record.nextEpoch == next.epoch ? record.nextShare : record.share;
-            total = total + shares[i] - previous;
-            (record.nextShare, record.nextWeight, record.nextEpoch) = (shares[i], weights[i], next.epoch);
-            emit CoefficientsScheduled(meterIds[i], next.epoch, shares[i], weights[i]);
-        }
-        _progress.sharesNext = _addShares(0, total);
+        MeterAdmin.setCoefficients(_s, _calendar(), meterIds, shares, weights);
     }
 
     /// @inheritdoc IEnergyLoop
@@ -230,6 +172,11 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         _unpause();
     }
 
+    /// @notice Always reverts with {OwnershipCannotBeRenounced}: a loop always has a PMO.
+    function renounceOwnership() public pure override {
+        revert OwnershipCannotBeRenounced();
+    }
+
     // ================================================================== readings
 
     /// @inheritdoc IEnergyLoop
@@ -237,8 +184,8 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     /// nothing, an accepted one emits {ReadingAccepted}. Reverts only with {EmptyBatch} or when paused.
     function submitReadings(SignedReading[] calldata readings) external whenNotPaused returns (uint256 accepted) {
         if (readings.length == 0) revert EmptyBatch();
-        uint256 current = _currentInterval();
-        Progress memory p = _progress;
+        uint256 current = _calendar().currentInterval();
+        LoopStorage.Progress memory p = _s.progress;
         for (uint256 i; i < readings.length; ++i) {
             SignedReading calldata r = readings[i];
             (bool ok, RejectReason reason) = _record(r, current, p);
@@ -252,155 +199,126 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     }
 
     /// @dev Checks and records one reading; returns false and the reason when it is skipped.
-    function _record(SignedReading calldata r, uint256 current, Progress memory p)
+    function _record(SignedReading calldata r, uint256 current, LoopStorage.Progress memory p)
         private
         returns (bool, RejectReason)
     {
-        MeterRecord memory record = _records[r.meterId];
-        if (record.signer == address(0)) return (false, RejectReason.UnknownMeter);
+        (bool ok, RejectReason reason, uint256 consumed, uint256 produced) = _check(r, current, p);
+        if (ok) _accept(r, p, consumed, produced);
+        return (ok, reason);
+    }
+
+    /// @dev The first check `r` fails, or (true, _, the energy since the meter's last accepted reading).
+    function _check(SignedReading calldata r, uint256 current, LoopStorage.Progress memory p)
+        private
+        view
+        returns (bool, RejectReason, uint256 consumed, uint256 produced)
+    {
+        LoopStorage.MeterRecord memory record = _s.records[r.meterId];
+        if (record.signer == address(0)) return (false, RejectReason.UnknownMeter, 0, 0);
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(READING_TYPEHASH, r.meterId, r.interval, r.importWh, r.exportWh))
         );
         (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, r.r, r.vs);
-        if (error != ECDSA.RecoverError.NoError || signer != record.signer) return (false, RejectReason.BadSignature);
-        if (!record.active) return (false, RejectReason.MeterInactive);
-
-        MeterCounter memory counter = _counters[r.meterId];
+        if (error != ECDSA.RecoverError.NoError || signer != record.signer) return (false, RejectReason.BadSignature, 0, 0);
+        if (record.activeFrom == LoopStorage.REMOVED) return (false, RejectReason.MeterInactive, 0, 0);
         uint256 t = r.interval;
-        if (t < counter.nextInterval) return (false, RejectReason.StaleInterval);
-        if (t >= current) return (false, RejectReason.FutureInterval);
-        if (t < p.nextToFinalize) return (false, RejectReason.IntervalFinalized);
-        if (t >= p.nextToSettle + SETTLEMENT_LAG) return (false, RejectReason.SettlementBacklog);
-        if (r.importWh < counter.importWh || r.exportWh < counter.exportWh) {
-            return (false, RejectReason.IndexDecreased);
+        if (t < record.activeFrom) return (false, RejectReason.NotYetActive, 0, 0);
+        LoopStorage.MeterCounter memory counter = _s.counters[r.meterId];
+        if (t < counter.nextInterval) return (false, RejectReason.StaleInterval, 0, 0);
+        if (t >= current) return (false, RejectReason.FutureInterval, 0, 0);
+        if (t < p.nextToFinalize) return (false, RejectReason.IntervalFinalized, 0, 0);
+        if (t >= p.nextToSettle + SETTLEMENT_LAG) return (false, RejectReason.SettlementBacklog, 0, 0);
+        if (r.importWh < counter.importWh || r.exportWh < counter.exportWh) return (false, RejectReason.IndexDecreased, 0, 0);
+        consumed = r.importWh - counter.importWh;
+        produced = r.exportWh - counter.exportWh;
+        if ((consumed != 0 && record.importLimitW == 0) || (produced != 0 && record.exportLimitW == 0)) {
+            return (false, RejectReason.FlowNotAllowed, 0, 0);
         }
-        uint256 consumed = r.importWh - counter.importWh;
-        uint256 produced = r.exportWh - counter.exportWh;
-        if (consumed > MAX_DELTA_WH || produced > MAX_DELTA_WH) return (false, RejectReason.IndexOverflow);
+        // the energy since the last accepted reading, or the admission, is at most limit × elapsed time
+        uint256 elapsed = (t + 1 - counter.nextInterval) * intervalSeconds;
+        if (consumed * 1 hours > record.importLimitW * elapsed || produced * 1 hours > record.exportLimitW * elapsed) {
+            return (false, RejectReason.AboveMeterLimit, 0, 0);
+        }
+        return (true, RejectReason.UnknownMeter, consumed, produced); // the reason is unused
+    }
 
-        if (counter.nextInterval > p.nextToSettle && (counter.consumedWh | counter.producedWh) != 0) {
+    /// @dev Records a reading that passed {_check}. One that covers n intervals takes part in its
+    /// interval's allocation with 1/n of its energy; the rest, the earlier intervals' share, is booked at
+    /// once as energy from and to the grid ({EnergyCarried}).
+    function _accept(SignedReading calldata r, LoopStorage.Progress memory p, uint256 consumed, uint256 produced)
+        private
+    {
+        LoopStorage.MeterCounter memory counter = _s.counters[r.meterId];
+        if (LoopStorage.hasReported(_s.records[r.meterId], counter) && counter.nextInterval > p.nextToSettle) {
             // the last reported interval is not settled yet: keep its energy aside (the slot is free, since
             // SETTLEMENT_LAG leaves at most one older unsettled interval)
-            _older[r.meterId] = Pending(counter.nextInterval - 1, counter.consumedWh, counter.producedWh);
+            _s.older[r.meterId] =
+                LoopStorage.Pending(counter.nextInterval - 1, counter.consumedWh, counter.producedWh, true);
         }
-        // both casts fit: checked against MAX_DELTA_WH above
-        _counters[r.meterId] = MeterCounter(r.interval + 1, r.importWh, r.exportWh, uint48(consumed), uint48(produced));
-        IntervalTotals storage totals = _totals[t % _TOTALS_RING];
-        if (totals.interval != t) _totals[t % _TOTALS_RING] = IntervalTotals(r.interval, 0, 0, 0, 0);
+        uint256 t = r.interval;
+        uint256 covered = t + 1 - counter.nextInterval;
+        if (covered > 1) {
+            _carry(r.meterId, t, counter.nextInterval, consumed, produced, covered);
+            (consumed, produced) = (consumed / covered, produced / covered);
+        }
+        // the shares fit in 48 bits: at most 2^32 W over one day
+        _s.counters[r.meterId] =
+            LoopStorage.MeterCounter(r.interval + 1, r.importWh, r.exportWh, uint48(consumed), uint48(produced));
+        IntervalTotals storage totals = _s.totals[t % LoopStorage.TOTALS_RING];
+        if (totals.interval != t) _s.totals[t % LoopStorage.TOTALS_RING] = IntervalTotals(r.interval, 0, 0, 0, 0);
+        // cannot overflow: at most MAX_METERS readings of at most 2^37 Wh each
         totals.reported += 1;
         totals.consumedWh += uint64(consumed);
         totals.producedWh += uint64(produced);
-        Terms memory terms = _termsAt(t);
+        Terms memory terms = LoopStorage.termsAt(_s, t);
         if (consumed != 0 && terms.key == AllocationKey.Weighted) {
-            (, uint256 weight) = _coefficients(record, terms.epoch);
+            (, uint256 weight) = LoopStorage.coefficients(_s.settings[r.meterId], terms.epoch);
             totals.weightedConsumption += uint128(weight * consumed);
         }
-        return (true, RejectReason.UnknownMeter); // the reason is unused when accepted
+    }
+
+    /// @dev Books the energy of the intervals before `t` that a reading covers: grid energy, not shared.
+    function _carry(bytes32 meterId, uint256 t, uint256 from, uint256 consumed, uint256 produced, uint256 covered)
+        private
+    {
+        uint256 carriedConsumed = consumed - consumed / covered;
+        uint256 carriedProduced = produced - produced / covered;
+        if ((carriedConsumed | carriedProduced) == 0) return;
+        address payout = _s.settings[meterId].payout;
+        if (carriedConsumed != 0) EnergyRecords.mintConsumption(_energy, payout, carriedConsumed, 0);
+        if (carriedProduced != 0) EnergyRecords.mintProduction(_energy, payout, carriedProduced);
+        emit EnergyCarried(meterId, uint32(t), uint32(from), uint64(carriedConsumed), uint64(carriedProduced));
     }
 
     // ================================================================== finalize and settle
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {IntervalNotNext}, {IntervalNotOver} or {IntervalStillOpen}.
+    /// @dev Meters admitted for `interval` start counting here. Reverts with {IntervalNotNext},
+    /// {IntervalNotOver} or {IntervalStillOpen}.
     function finalize(uint256 interval) external {
-        Progress memory p = _progress;
+        LoopStorage.Progress memory p = _s.progress;
         if (interval != p.nextToFinalize) revert IntervalNotNext(interval, p.nextToFinalize);
-        if (block.timestamp < genesis || interval >= _currentInterval()) revert IntervalNotOver(interval);
-        IntervalTotals memory totals = _totalsOf(interval);
+        if (block.timestamp < genesis || interval >= _calendar().currentInterval()) revert IntervalNotOver(interval);
+        uint256 joining = _s.joining[interval];
+        if (joining != 0) {
+            p.activeMeters += uint32(joining);
+            delete _s.joining[interval];
+        }
+        IntervalTotals memory totals = LoopStorage.totalsOf(_s, interval);
         uint256 graceEnd = genesis + (interval + 1) * intervalSeconds + graceSeconds;
         if (totals.reported < p.activeMeters && block.timestamp < graceEnd) {
             revert IntervalStillOpen(interval, totals.reported, p.activeMeters, graceEnd);
         }
-        _progress.nextToFinalize = uint32(interval + 1);
+        p.nextToFinalize = uint32(interval + 1);
+        _s.progress = p;
         emit IntervalFinalized(uint32(interval), totals.consumedWh, totals.producedWh, totals.reported);
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev A step visits one meter, in registration order. Under the pro-rata key one pass settles both
-    /// sides; under the static and weighted keys a first pass settles consumption and a second one
-    /// production, which is paid for what the consumers were allocated. Reverts with {ZeroSteps} or
-    /// {IntervalNotFinalized}.
+    /// @dev See {Settlement-settle}. Reverts only with {ZeroSteps} or {IntervalNotFinalized}.
     function settle(uint256 maxSteps) external returns (bool done) {
-        if (maxSteps == 0) revert ZeroSteps();
-        uint256 t = _progress.nextToSettle;
-        if (t >= _progress.nextToFinalize) revert IntervalNotFinalized(t);
-        IntervalTotals memory totals = _totalsOf(t);
-        Terms memory terms = _termsAt(t);
-        SettlementCursor memory cursor = _cursor;
-        uint256 count = totals.reported == 0 ? 0 : _meterIds.length;
-        uint256 pool = totals.producedWh < totals.consumedWh ? totals.producedWh : totals.consumedWh;
-        // Pro rata allocates exactly `pool`, so producers can be paid in the same pass; the other keys know
-        // what was allocated only after every consumer, so production waits for a second pass.
-        bool onePass = terms.key == AllocationKey.Prorata;
-
-        for (uint256 steps; steps < maxSteps && !done; ++steps) {
-            if (cursor.position == count) {
-                if (onePass || cursor.phase == 1 || count == 0) {
-                    done = true;
-                    break;
-                }
-                (cursor.phase, cursor.position) = (1, 0);
-            }
-            bytes32 meterId = _meterIds[cursor.position];
-            ++cursor.position;
-            (uint256 consumed, uint256 produced) = _energyOf(meterId, t);
-            if (cursor.phase == 0 && consumed != 0) {
-                _settleConsumption(t, meterId, consumed, totals, terms, cursor, pool);
-            }
-            if ((onePass || cursor.phase == 1) && produced != 0) {
-                uint256 sold = onePass ? pool : cursor.allocatedWh;
-                _settleProduction(t, meterId, produced, sold, totals.producedWh, terms.pricePerWh, cursor);
-            }
-            done = cursor.position == count && (onePass || cursor.phase == 1);
-        }
-        if (done) {
-            _progress.nextToSettle = uint32(t + 1);
-            delete _cursor;
-            emit IntervalSettled(uint32(t), cursor.allocatedWh);
-        } else {
-            _cursor = cursor;
-        }
-    }
-
-    function _settleConsumption(
-        uint256 t,
-        bytes32 meterId,
-        uint256 consumed,
-        IntervalTotals memory totals,
-        Terms memory terms,
-        SettlementCursor memory cursor,
-        uint256 pool
-    ) private {
-        uint256 allocated;
-        if (terms.key == AllocationKey.Prorata) {
-            allocated = Allocation.cumulativeShare(cursor.cumulativeConsumedWh, consumed, pool, totals.consumedWh);
-            cursor.cumulativeConsumedWh += uint56(consumed);
-        } else {
-            (uint256 share, uint256 weight) = _coefficients(_records[meterId], terms.epoch);
-            allocated = terms.key == AllocationKey.Static
-                ? Allocation.staticShare(consumed, share, totals.producedWh)
-                : Allocation.weightedShare(consumed, weight, totals.producedWh, totals.weightedConsumption);
-        }
-        cursor.allocatedWh += uint56(allocated);
-        uint256 cost = allocated * terms.pricePerWh;
-        _recordConsumption(_payouts[meterId], consumed, allocated, cost);
-        emit ConsumptionSettled(uint32(t), meterId, uint64(consumed), uint64(allocated), cost);
-    }
-
-    function _settleProduction(
-        uint256 t,
-        bytes32 meterId,
-        uint256 produced,
-        uint256 soldTotal,
-        uint256 producedTotal,
-        uint256 pricePerWh,
-        SettlementCursor memory cursor
-    ) private {
-        uint256 sold = Allocation.cumulativeShare(cursor.cumulativeProducedWh, produced, soldTotal, producedTotal);
-        cursor.cumulativeProducedWh += uint56(produced);
-        uint256 revenue = sold * pricePerWh;
-        _recordProduction(_payouts[meterId], produced, revenue);
-        emit ProductionSettled(uint32(t), meterId, uint64(produced), uint64(sold), revenue);
+        return Settlement.settle(_s, _ledger, _energy, maxSteps, address(settlementToken) != address(0));
     }
 
     // ================================================================== ledger
@@ -408,43 +326,59 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     /// @inheritdoc IEnergyLoop
     /// @dev Reverts with {ZeroAmount} or {NoSettlementToken}; the token must be approved first.
     function deposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        if (address(settlementToken) == address(0)) revert NoSettlementToken();
-        _accounts[msg.sender].ledger += SafeCast.toInt112(SafeCast.toInt256(amount));
-        emit Deposited(msg.sender, amount);
-        settlementToken.safeTransferFrom(msg.sender, address(this), amount);
+        Ledger.deposit(_ledger, settlementToken, amount);
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {ZeroAmount}, {NoSettlementToken} or {InsufficientBalance}. The balance is
-    /// debited before the transfer and the call is guarded against reentrancy.
+    /// @dev Never paused. Reverts with {ZeroAmount}, {NoSettlementToken} or {InsufficientBalance}.
     function withdraw(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        if (address(settlementToken) == address(0)) revert NoSettlementToken();
-        Account storage account = _accounts[msg.sender];
-        if (account.ledger < SafeCast.toInt256(amount)) revert InsufficientBalance(msg.sender, account.ledger, amount);
-        account.ledger -= SafeCast.toInt112(SafeCast.toInt256(amount));
-        emit Withdrawn(msg.sender, amount);
-        settlementToken.safeTransfer(msg.sender, amount);
+        Ledger.withdraw(_ledger, settlementToken, amount);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    function payReceivables(uint256 maxClaims) external nonReentrant returns (uint256 paid) {
+        return Ledger.payReceivables(_ledger, maxClaims);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    function accountBalance(address account) external view returns (AccountBalance memory) {
+        return Ledger.balanceOf(_ledger, account);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    function ledgerBalance(address account) external view returns (int256) {
+        AccountBalance memory a = Ledger.balanceOf(_ledger, account);
+        return int256(a.balance + a.receivable) - int256(uint256(a.debt));
+    }
+
+    /// @inheritdoc IEnergyLoop
+    function receivablesQueue() external view returns (uint256 recovered, uint256 claims) {
+        Ledger.Books memory books = _ledger.books;
+        return (books.recovered, books.tail - books.head);
     }
 
     // ================================================================== views
 
     /// @inheritdoc IEnergyLoop
     function meter(bytes32 meterId) external view returns (Meter memory) {
-        MeterRecord memory r = _records[meterId];
+        LoopStorage.MeterRecord memory r = _s.records[meterId];
         if (r.signer == address(0)) revert UnknownMeter(meterId);
-        MeterCounter memory c = _counters[meterId];
+        LoopStorage.MeterCounter memory c = _s.counters[meterId];
+        LoopStorage.MeterSettings memory m = _s.settings[meterId];
+        bool active = r.activeFrom != LoopStorage.REMOVED;
         return Meter(
             r.signer,
-            _payouts[meterId],
-            r.kind,
-            r.active,
-            r.share,
-            r.weight,
-            r.nextShare,
-            r.nextWeight,
-            r.nextEpoch,
+            m.payout,
+            LoopStorage.kindOf(r),
+            active,
+            r.importLimitW,
+            r.exportLimitW,
+            active ? r.activeFrom : 0,
+            m.share,
+            m.weight,
+            m.nextShare,
+            m.nextWeight,
+            m.nextEpoch,
             c.nextInterval,
             c.importWh,
             c.exportWh
@@ -452,19 +386,24 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     }
 
     /// @inheritdoc IEnergyLoop
+    function meterChange(bytes32 meterId) external view returns (MeterChange memory) {
+        return _s.changes[meterId];
+    }
+
+    /// @inheritdoc IEnergyLoop
     function meterCount() external view returns (uint256) {
-        return _meterIds.length;
+        return _s.meterIds.length;
     }
 
     /// @inheritdoc IEnergyLoop
     function activeMeterCount() external view returns (uint256) {
-        return _progress.activeMeters;
+        return _s.progress.activeMeters;
     }
 
     /// @inheritdoc IEnergyLoop
     function meterIdAt(uint256 index) external view returns (bytes32) {
-        if (index >= _meterIds.length) revert MeterIndexOutOfRange(index, _meterIds.length);
-        return _meterIds[index];
+        if (index >= _s.meterIds.length) revert MeterIndexOutOfRange(index, _s.meterIds.length);
+        return _s.meterIds[index];
     }
 
     /// @inheritdoc IEnergyLoop
@@ -480,75 +419,33 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
 
     /// @inheritdoc IEnergyLoop
     function termsAt(uint256 interval) external view returns (Terms memory) {
-        return _termsAt(interval);
+        return LoopStorage.termsAt(_s, interval);
     }
 
     /// @inheritdoc IEnergyLoop
     function intervalTotals(uint256 interval) external view returns (IntervalTotals memory) {
-        return _totalsOf(interval);
+        return LoopStorage.totalsOf(_s, interval);
     }
 
     /// @inheritdoc IEnergyLoop
     function nextIntervalToFinalize() external view returns (uint256) {
-        return _progress.nextToFinalize;
+        return _s.progress.nextToFinalize;
     }
 
     /// @inheritdoc IEnergyLoop
     function nextIntervalToSettle() external view returns (uint256) {
-        return _progress.nextToSettle;
+        return _s.progress.nextToSettle;
     }
 
     /// @inheritdoc IEnergyLoop
     function settlementCursor() external view returns (SettlementCursor memory) {
-        return _cursor;
-    }
-
-    /// @inheritdoc IEnergyLoop
-    function ledgerBalance(address account) external view returns (int256) {
-        return _accounts[account].ledger;
+        return _s.cursor;
     }
 
     // ================================================================== internals
 
-    /// @dev The current interval, or 0 before genesis (callers check genesis where it matters).
-    function _currentInterval() private view returns (uint256) {
-        return block.timestamp < genesis ? 0 : (block.timestamp - genesis) / intervalSeconds;
+    function _calendar() private view returns (LoopStorage.Calendar memory) {
+        return LoopStorage.Calendar(genesis, intervalSeconds, noticeSeconds, priceCapPerWh);
     }
 
-    /// @dev A meter's unsettled (consumed, produced) Wh for `interval`, zero if it did not report it.
-    function _energyOf(bytes32 meterId, uint256 interval) private view returns (uint256, uint256) {
-        MeterCounter memory counter = _counters[meterId];
-        if (counter.nextInterval == interval + 1) return (counter.consumedWh, counter.producedWh);
-        Pending memory older = _older[meterId];
-        if (older.interval == interval) return (older.consumedWh, older.producedWh);
-        return (0, 0);
-    }
-
-    function _termsAt(uint256 interval) private view returns (Terms memory) {
-        Terms memory next = _next;
-        return next.epoch != 0 && interval >= next.from ? next : _current;
-    }
-
-    /// @dev A meter's (share, weight) under terms epoch `epoch`.
-    function _coefficients(MeterRecord memory record, uint256 epoch) private pure returns (uint256, uint256) {
-        if (record.nextEpoch != 0 && record.nextEpoch <= epoch) return (record.nextShare, record.nextWeight);
-        return (record.share, record.weight);
-    }
-
-    function _totalsOf(uint256 interval) private view returns (IntervalTotals memory totals) {
-        totals = _totals[interval % _TOTALS_RING];
-        if (totals.interval != interval) totals = IntervalTotals(uint32(interval), 0, 0, 0, 0);
-    }
-
-    function _activeRecord(bytes32 meterId) private view returns (MeterRecord storage record) {
-        record = _records[meterId];
-        if (record.signer == address(0)) revert UnknownMeter(meterId);
-        if (!record.active) revert MeterNotActive(meterId);
-    }
-
-    function _addShares(uint256 total, uint256 added) private pure returns (uint16) {
-        total += added;
-        if (total > Allocation.SHARE_DENOMINATOR) revert SharesExceedTotal(total);
-        return uint16(total);
-    }
 }

@@ -3,12 +3,14 @@ pragma solidity ^0.8.24;
 
 /// @title IEnergyLoop
 /// @notice A collective self-consumption loop (French *autoconsommation collective*): the PMO admits
-/// meters; gateways sign each interval's cumulative meter indices (EIP-712); anyone submits them in
-/// batches, finalizes intervals and settles them in chunks; local production is allocated to the
-/// consumers by the loop's allocation key and paid for on an internal ledger.
+/// meters with their physical limits; gateways sign each interval's cumulative meter indices (EIP-712);
+/// anyone submits them in batches, finalizes intervals and settles them in chunks; local production is
+/// allocated to the consumers by the loop's allocation key and paid for, from what the consumers
+/// actually paid, on a ledger that is always solvent.
 /// @dev Every type, event and error of the loop is declared here once.
 interface IEnergyLoop {
-    /// @notice What a meter measures: consumption (import), production (export) or both.
+    /// @notice What a meter measures: consumption (import), production (export) or both. It follows
+    /// from the meter's limits: a consumer's export limit is 0, a producer's import limit is 0.
     enum MeterKind {
         Consumer,
         Producer,
@@ -27,12 +29,14 @@ interface IEnergyLoop {
         UnknownMeter,
         BadSignature,
         MeterInactive,
+        NotYetActive,
         StaleInterval,
         FutureInterval,
         IntervalFinalized,
         SettlementBacklog,
         IndexDecreased,
-        IndexOverflow
+        FlowNotAllowed,
+        AboveMeterLimit
     }
 
     /// @notice A meter's cumulative indices at the end of `interval`, signed by its gateway.
@@ -47,12 +51,17 @@ interface IEnergyLoop {
         bytes32 vs;
     }
 
-    /// @notice A meter to admit: its id, keys, kind, allocation coefficients and indices today.
+    /// @notice A meter to admit: its id, keys, kind, physical limits, allocation coefficients and
+    /// indices today.
+    /// @param importLimitW subscribed import power (W; the Linky's kVA × 1000), 0 for a producer
+    /// @param exportLimitW installed export peak (W; kWc × 1000), 0 for a consumer
     struct MeterInit {
         bytes32 meterId;
         address signer;
         address payout;
         MeterKind kind;
+        uint32 importLimitW;
+        uint32 exportLimitW;
         uint16 share;
         uint16 weight;
         uint64 importWh;
@@ -60,14 +69,18 @@ interface IEnergyLoop {
     }
 
     /// @notice A registered meter, as {meter} returns it.
+    /// @param activeFrom the first interval it may report (its admission takes effect after the notice)
     /// @param share static-key share in basis points; `weight` the weighted-key weight
     /// @param nextShare,nextWeight the coefficients from terms epoch `nextEpoch` on (0: none)
-    /// @param nextInterval the lowest interval its next reading may name
+    /// @param nextInterval the lowest interval its next reading may name; its energy counts from there
     struct Meter {
         address signer;
         address payout;
         MeterKind kind;
         bool active;
+        uint32 importLimitW;
+        uint32 exportLimitW;
+        uint32 activeFrom;
         uint16 share;
         uint16 weight;
         uint16 nextShare;
@@ -78,15 +91,25 @@ interface IEnergyLoop {
         uint64 exportWh;
     }
 
+    /// @notice A change of a meter's gateway key, and with `reset` of its indices (a swapped or
+    /// repaired meter), that takes effect at `effectiveAt` or when its payout account confirms it.
+    struct MeterChange {
+        address signer;
+        uint40 effectiveAt;
+        bool reset;
+        uint64 importWh;
+        uint64 exportWh;
+    }
+
     /// @notice The allocation key and price in force from interval `from` (epoch 0 from the start).
     struct Terms {
         AllocationKey key;
-        uint128 pricePerWh;
+        uint64 pricePerWh;
         uint32 from;
         uint16 epoch;
     }
 
-    /// @notice What the meters reported for one interval.
+    /// @notice What the meters reported for one interval (each meter's share of it, see {EnergyCarried}).
     struct IntervalTotals {
         uint32 interval;
         uint32 reported;
@@ -97,65 +120,135 @@ interface IEnergyLoop {
 
     /// @notice Progress of the chunked settlement of interval {nextIntervalToSettle}.
     /// @param phase 0 while settling consumption, 1 while settling production
+    /// @param collected what the interval's consumers paid so far; producers share it
     struct SettlementCursor {
         uint32 position;
         uint8 phase;
-        uint56 cumulativeConsumedWh;
-        uint56 allocatedWh;
-        uint56 cumulativeProducedWh;
+        uint64 cumulativeConsumedWh;
+        uint64 allocatedWh;
+        uint64 cumulativeProducedWh;
+        uint64 cumulativeSoldWh;
+        uint128 collected;
+    }
+
+    /// @notice A member's money in the loop, in settlement-token units.
+    /// @param balance what it may withdraw
+    /// @param debt what it owes for energy its balance did not cover; repaid first from what it receives
+    /// @param receivable what the loop owes it from other members' debts; paid as they repay, oldest first
+    struct AccountBalance {
+        uint128 balance;
+        uint128 debt;
+        uint256 receivable;
     }
 
     // ------------------------------------------------------------------ events
 
-    /// @notice The loop's calendar, ledger and first terms, set at deployment.
+    /// @notice The loop's calendar, ledger and bounds of the PMO's powers, set at deployment.
     event LoopConfigured(
-        uint64 genesis, uint32 intervalSeconds, uint32 graceSeconds, address treasury, address settlementToken
+        uint64 genesis,
+        uint32 intervalSeconds,
+        uint32 graceSeconds,
+        uint32 noticeSeconds,
+        uint64 priceCapPerWh,
+        address treasury,
+        address settlementToken
     );
     /// @notice Terms (key, price) for intervals from `from` on; `epoch` numbers them.
-    event TermsScheduled(uint16 indexed epoch, AllocationKey key, uint128 pricePerWh, uint32 from);
+    event TermsScheduled(uint16 indexed epoch, AllocationKey key, uint64 pricePerWh, uint32 from);
     /// @notice A meter's allocation coefficients for terms epoch `epoch` on.
     event CoefficientsScheduled(bytes32 indexed meterId, uint16 indexed epoch, uint16 share, uint16 weight);
-    /// @notice The PMO admitted a meter.
-    event MeterAdded(bytes32 indexed meterId, address indexed signer, address payout, MeterKind kind);
+    /// @notice The PMO admitted a meter; it may report from interval `activeFrom`.
+    event MeterAdded(
+        bytes32 indexed meterId,
+        address indexed signer,
+        address payout,
+        MeterKind kind,
+        uint32 importLimitW,
+        uint32 exportLimitW,
+        uint32 activeFrom
+    );
     /// @notice The PMO removed a meter; its history stays, it reports no more.
     event MeterRemoved(bytes32 indexed meterId);
-    /// @notice The PMO replaced a meter's gateway key.
-    event SignerRotated(bytes32 indexed meterId, address indexed previousSigner, address indexed newSigner);
+    /// @notice The PMO announced a change of a meter's key (and indices, with `reset`).
+    event MeterChangeScheduled(
+        bytes32 indexed meterId, address indexed newSigner, bool reset, uint64 importWh, uint64 exportWh, uint40 effectiveAt
+    );
+    /// @notice The PMO withdrew a change it had announced.
+    event MeterChangeCancelled(bytes32 indexed meterId);
+    /// @notice A meter's key (and indices) changed; `confirmed` when its payout account agreed.
+    event MeterChanged(bytes32 indexed meterId, address indexed previousSigner, address indexed newSigner, bool confirmed);
     /// @notice A signed reading was recorded.
     event ReadingAccepted(bytes32 indexed meterId, uint32 indexed interval, uint64 importWh, uint64 exportWh);
     /// @notice A signed reading was skipped, for `reason`; the rest of its batch went on.
     event ReadingRejected(bytes32 indexed meterId, uint32 indexed interval, RejectReason reason);
+    /// @notice A reading covered intervals `fromInterval` to `interval`: only `interval`'s share of its
+    /// energy takes part in that interval's allocation; this energy, of the earlier intervals, went to
+    /// and came from the grid.
+    event EnergyCarried(
+        bytes32 indexed meterId, uint32 indexed interval, uint32 fromInterval, uint64 consumedWh, uint64 producedWh
+    );
     /// @notice No reading for `interval` is accepted any more.
     event IntervalFinalized(uint32 indexed interval, uint64 consumedWh, uint64 producedWh, uint32 reported);
-    /// @notice A meter's consumption for `interval` was settled: `allocatedWh` of it came from the loop.
+    /// @notice A meter's consumption for `interval` was settled: `allocatedWh` of it came from the loop,
+    /// which cost `cost`, of which `paid` came from the member's balance and the rest became a debt.
     event ConsumptionSettled(
-        uint32 indexed interval, bytes32 indexed meterId, uint64 consumedWh, uint64 allocatedWh, uint256 cost
+        uint32 indexed interval,
+        bytes32 indexed meterId,
+        uint64 consumedWh,
+        uint64 allocatedWh,
+        uint256 cost,
+        uint256 paid
     );
-    /// @notice A meter's production for `interval` was settled: `soldWh` of it was sold in the loop.
+    /// @notice A meter's production for `interval` was settled: `soldWh` of it was sold in the loop for
+    /// `revenue`, of which `paid` came from what the consumers paid and the rest became a receivable.
     event ProductionSettled(
-        uint32 indexed interval, bytes32 indexed meterId, uint64 producedWh, uint64 soldWh, uint256 revenue
+        uint32 indexed interval,
+        bytes32 indexed meterId,
+        uint64 producedWh,
+        uint64 soldWh,
+        uint256 revenue,
+        uint256 paid
     );
     /// @notice Every meter of `interval` is settled.
     event IntervalSettled(uint32 indexed interval, uint64 allocatedWh);
-    /// @notice `account` moved settlement tokens into its ledger balance.
-    event Deposited(address indexed account, uint256 amount);
-    /// @notice `account` took settlement tokens out of its ledger balance.
+    /// @notice `account` moved settlement tokens into the loop (`received` is what arrived).
+    event Deposited(address indexed account, uint256 received);
+    /// @notice `account` took settlement tokens out of its balance.
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice `account` repaid `amount` of its debt.
+    event DebtRepaid(address indexed account, uint256 amount);
+    /// @notice `account` was paid `amount` of its receivable from repaid debts.
+    event ReceivablePaid(address indexed account, uint256 amount);
 
     // ------------------------------------------------------------------ errors
 
     /// @notice The interval length is outside [60 s, 1 day].
     error InvalidIntervalLength(uint256 intervalSeconds);
+    /// @notice The grace period is shorter than {MIN_GRACE_SECONDS}: readings could not land in time.
+    error GraceTooShort(uint256 graceSeconds, uint256 minimum);
+    /// @notice The price is above the loop's cap, or the cap above {MAX_PRICE_PER_WH}.
+    error PriceAboveCap(uint256 pricePerWh, uint256 cap);
     /// @notice A meter id must not be zero.
     error InvalidMeterId();
     /// @notice A meter's signer or payout account, or the treasury, must not be the zero address.
     error InvalidMeterAccount(address account);
+    /// @notice The limits do not fit the kind: a consumer exports nothing, a producer imports nothing,
+    /// and every other flow needs a limit above zero.
+    error InvalidMeterLimits(MeterKind kind, uint256 importLimitW, uint256 exportLimitW);
     /// @notice This meter id is (or was) registered; ids are never reused.
     error MeterAlreadyRegistered(bytes32 meterId);
     /// @notice No meter was ever registered under this id.
     error UnknownMeter(bytes32 meterId);
     /// @notice The meter was removed.
     error MeterNotActive(bytes32 meterId);
+    /// @notice The loop holds {MAX_METERS} meters already.
+    error TooManyMeters(uint256 max);
+    /// @notice No change is scheduled for this meter.
+    error NoMeterChange(bytes32 meterId);
+    /// @notice The change takes effect at `effectiveAt`, not before (unless the member confirms it).
+    error MeterChangeNotDue(bytes32 meterId, uint256 effectiveAt);
+    /// @notice Only the meter's payout account may confirm a change of its meter.
+    error NotMeterPayout(bytes32 meterId, address caller);
     /// @notice An index past the end of the meter list.
     error MeterIndexOutOfRange(uint256 index, uint256 count);
     /// @notice A time before the start of interval 0.
@@ -166,11 +259,11 @@ interface IEnergyLoop {
     error SharesExceedTotal(uint256 total);
     /// @notice Array arguments of different lengths.
     error LengthMismatch();
-    /// @notice Terms can change only from an interval that has not started.
-    error InvalidEffectiveInterval(uint256 from, uint256 current);
+    /// @notice Terms change only from an interval that starts after the notice period, at `earliest`.
+    error InvalidEffectiveInterval(uint256 from, uint256 earliest);
     /// @notice The terms scheduled from `from` are in force but intervals before it are still unsettled.
     error TermsChangePending(uint32 from);
-    /// @notice Coefficients change with scheduled terms that are not yet in force; schedule terms first.
+    /// @notice Coefficients change with scheduled terms that are at least the notice period away.
     error NoPendingTerms();
     /// @notice A batch of readings must hold at least one.
     error EmptyBatch();
@@ -188,30 +281,47 @@ interface IEnergyLoop {
     error ZeroAmount();
     /// @notice The loop was deployed without a settlement token: its ledger holds credits only.
     error NoSettlementToken();
-    /// @notice A withdrawal larger than the account's ledger balance.
-    error InsufficientBalance(address account, int256 balance, uint256 needed);
+    /// @notice A withdrawal larger than the account's balance.
+    error InsufficientBalance(address account, uint256 balance, uint256 needed);
+    /// @notice A loop always has a PMO: ownership moves ({transferOwnership}), it is never renounced.
+    error OwnershipCannotBeRenounced();
     /// @notice Energy tokens record measurements; they cannot be transferred or approved.
     error EnergyTokensNotTransferable();
 
     // ------------------------------------------------------------------ functions
 
-    /// @notice Admits meters. PMO only.
+    /// @notice Admits meters; each may report from the interval after the notice period. PMO only.
     function addMeters(MeterInit[] calldata meters) external;
 
-    /// @notice Removes a meter for good. PMO only.
+    /// @notice Removes a meter for good; its unsettled energy is still settled. PMO only.
     function removeMeter(bytes32 meterId) external;
 
-    /// @notice Replaces a meter's gateway key (a lost or compromised gateway). PMO only.
+    /// @notice Announces a new gateway key for a meter (a lost or compromised gateway), effective after
+    /// the notice period or when the member confirms it. PMO only.
     function rotateSigner(bytes32 meterId, address newSigner) external;
 
-    /// @notice Sets the key and price for intervals from `from` (a future interval) on. PMO only.
-    function scheduleTerms(AllocationKey key, uint128 pricePerWh, uint32 from) external;
+    /// @notice Announces a repaired or swapped meter: a new key and the indices it counts from now.
+    /// Effective after the notice period or when the member confirms it. PMO only.
+    function repairMeter(bytes32 meterId, address newSigner, uint64 importWh, uint64 exportWh) external;
+
+    /// @notice Withdraws an announced meter change. PMO only.
+    function cancelMeterChange(bytes32 meterId) external;
+
+    /// @notice The member agrees to the announced change of its meter: it takes effect now. Payout only.
+    function confirmMeterChange(bytes32 meterId) external;
+
+    /// @notice Puts an announced meter change into effect once its notice has passed. Anyone.
+    function applyMeterChange(bytes32 meterId) external;
+
+    /// @notice Sets the key and price (at most the cap) for intervals from `from` on; `from` must start
+    /// at least the notice period from now. PMO only.
+    function scheduleTerms(AllocationKey key, uint64 pricePerWh, uint32 from) external;
 
     /// @notice Sets meters' static shares and weights for the scheduled terms. PMO only.
     function setCoefficients(bytes32[] calldata meterIds, uint16[] calldata shares, uint16[] calldata weights)
         external;
 
-    /// @notice Stops accepting readings (a compromised gateway, a migration). PMO only.
+    /// @notice Stops accepting readings (a compromised gateway, a migration); money moves on. PMO only.
     function pauseReadings() external;
 
     /// @notice Accepts readings again. PMO only.
@@ -224,26 +334,35 @@ interface IEnergyLoop {
     /// @notice Closes `interval` once every active meter reported or its grace period passed. Anyone.
     function finalize(uint256 interval) external;
 
-    /// @notice Settles up to `maxSteps` meter-sides of the next finalized interval. Anyone.
+    /// @notice Settles up to `maxSteps` meter-sides of the next finalized interval. Anyone; never reverts
+    /// for a finalized interval.
     /// @return done true when that interval is fully settled
     function settle(uint256 maxSteps) external returns (bool done);
 
-    /// @notice Moves `amount` settlement tokens from the caller into its ledger balance.
+    /// @notice Moves `amount` settlement tokens from the caller into the loop: its debt first, then its
+    /// balance.
     function deposit(uint256 amount) external;
 
-    /// @notice Sends `amount` of the caller's ledger balance to it in settlement tokens.
+    /// @notice Sends `amount` of the caller's balance to it in settlement tokens; paused or not.
     function withdraw(uint256 amount) external;
+
+    /// @notice Pays receivables from repaid debts, oldest first, up to `maxClaims` of them. Anyone.
+    /// @return paid how much was paid out
+    function payReceivables(uint256 maxClaims) external returns (uint256 paid);
 
     /// @notice The meter registered under `meterId`; reverts with {UnknownMeter} if none.
     function meter(bytes32 meterId) external view returns (Meter memory);
 
+    /// @notice The change announced for `meterId` (a zero signer: none).
+    function meterChange(bytes32 meterId) external view returns (MeterChange memory);
+
     /// @notice How many meters were ever registered (removed ones included).
     function meterCount() external view returns (uint256);
 
-    /// @notice How many meters are active.
+    /// @notice How many meters count for finalization (admitted, in effect, not removed).
     function activeMeterCount() external view returns (uint256);
 
-    /// @notice The id of the `index`-th registered meter, in registration (and settlement) order.
+    /// @notice The id of the `index`-th registered meter, in registration order.
     function meterIdAt(uint256 index) external view returns (bytes32);
 
     /// @notice The interval that contains `timestamp`; reverts with {BeforeGenesis} before interval 0.
@@ -267,6 +386,12 @@ interface IEnergyLoop {
     /// @notice The progress of the settlement under way.
     function settlementCursor() external view returns (SettlementCursor memory);
 
-    /// @notice `account`'s ledger balance in settlement-token units (negative: it owes).
+    /// @notice `account`'s balance, debt and receivable.
+    function accountBalance(address account) external view returns (AccountBalance memory);
+
+    /// @notice `account`'s net position: balance + receivable − debt (negative: it owes).
     function ledgerBalance(address account) external view returns (int256);
+
+    /// @notice Repaid debts waiting for {payReceivables}, and how many receivables are outstanding.
+    function receivablesQueue() external view returns (uint256 recovered, uint256 claims);
 }

@@ -147,7 +147,7 @@ def standard_input(project_root: Path) -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "remappings": list(REMAPPINGS),
             "outputSelection": {
-                source: {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
+                source: {"*": ["abi", "evm.bytecode.object", "evm.bytecode.linkReferences", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
                 for source in sources
             },
         },
@@ -203,6 +203,7 @@ def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> d
                 "abi": data["abi"],
                 "bytecode": "0x" + bytecode,
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
+                "linkReferences": data["evm"]["bytecode"].get("linkReferences", {}),
                 "devdoc": data["devdoc"],
                 "userdoc": data["userdoc"],
             }
