@@ -54,17 +54,20 @@ class RejectReason(IntEnum):
     UNKNOWN_METER = 0  # no meter registered under this id
     BAD_SIGNATURE = 1  # not signed by the meter's current signer for this loop and chain
     METER_INACTIVE = 2  # the PMO removed the meter
-    STALE_INTERVAL = 3  # not after the meter's last accepted interval (a replay, or out of order)
-    FUTURE_INTERVAL = 4  # the interval has not ended yet
-    INTERVAL_FINALIZED = 5  # the interval is closed; the energy flows into the meter's next reading
-    SETTLEMENT_BACKLOG = 6  # more than two intervals ahead of settlement; send it again after `settle`
-    INDEX_DECREASED = 7  # an index below the meter's last one (reset or swap: the PMO must act)
-    INDEX_OVERFLOW = 8  # a jump larger than MAX_DELTA_WH in one interval
+    NOT_YET_ACTIVE = 3  # before the interval the meter's admission takes effect (the notice period)
+    STALE_INTERVAL = 4  # not after the meter's last accepted interval (a replay, or out of order)
+    FUTURE_INTERVAL = 5  # the interval has not ended yet
+    INTERVAL_FINALIZED = 6  # the interval is closed; the energy flows into the meter's next reading
+    SETTLEMENT_BACKLOG = 7  # more than two intervals ahead of settlement; send it again after `settle`
+    INDEX_DECREASED = 8  # an index below the meter's last one (reset or swap: the PMO repairs the meter)
+    FLOW_NOT_ALLOWED = 9  # export from a consumer, or import into a producer
+    ABOVE_METER_LIMIT = 10  # more energy than the meter's limit times the time since its last reading
 
 
 SHARE_DENOMINATOR = 10_000  # static-key shares are in basis points
-MAX_DELTA_WH = 2**48 - 1  # largest energy one meter may report in one interval
 SETTLEMENT_LAG = 2  # a meter may report at most this many intervals past the last settled one
+MAX_METERS = 2**16 - 1  # meters a loop may ever register
+MAX_LIMIT_W = 2**32 - 1  # the largest import or export limit of a meter
 
 
 def meter_id(text: str) -> bytes:

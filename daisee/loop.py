@@ -16,16 +16,30 @@ from daisee.chain.artifacts import load_artifact
 from daisee.chain.deploy import LOOP_CONTRACT
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind, RejectReason
+from daisee.errors import DaiseeError
 from daisee.readings import LoopDomain, SignedReading
 
 REGISTRATION_BATCH = 50  # meters admitted per transaction
 READING_BATCH = 100  # signed readings per transaction
 SETTLEMENT_STEPS = 200  # meter-sides settled per transaction
+RECEIVABLE_CLAIMS = 50  # receivables paid per transaction
+
+
+DEFAULT_IMPORT_LIMIT_W = 12_000  # a household's subscription when none is given: 12 kVA
+DEFAULT_EXPORT_LIMIT_W = 9_000  # a household's PV peak when none is given: 9 kWc
+
+
+def default_limits(kind: MeterKind) -> tuple[int, int]:
+    """(import, export) limits in W for a household of `kind` when the PMO gives none."""
+    return (
+        0 if kind is MeterKind.PRODUCER else DEFAULT_IMPORT_LIMIT_W,
+        0 if kind is MeterKind.CONSUMER else DEFAULT_EXPORT_LIMIT_W,
+    )
 
 
 @dataclass(frozen=True)
 class MeterSpec:
-    """A meter to admit."""
+    """A meter to admit, with its physical limits (W; None: a household's defaults for its kind)."""
 
     meter_id: bytes
     signer: str
@@ -35,13 +49,26 @@ class MeterSpec:
     weight: int = 1  # weighted key
     import_wh: int = 0  # indices on the day it joins
     export_wh: int = 0
+    import_limit_w: int | None = None  # subscribed power (kVA * 1000), 0 for a producer
+    export_limit_w: int | None = None  # installed peak (kWc * 1000), 0 for a consumer
+
+    def limits(self) -> tuple[int, int]:
+        """(import, export) limits in W."""
+        default_import, default_export = default_limits(self.kind)
+        return (
+            default_import if self.import_limit_w is None else self.import_limit_w,
+            default_export if self.export_limit_w is None else self.export_limit_w,
+        )
 
     def as_call_arg(self) -> tuple[object, ...]:
+        import_limit, export_limit = self.limits()
         return (
             self.meter_id,
             self.signer,
             self.payout,
             int(self.kind),
+            import_limit,
+            export_limit,
             self.share,
             self.weight,
             self.import_wh,
@@ -58,6 +85,9 @@ class MeterInfo:
     payout: ChecksumAddress
     kind: MeterKind
     active: bool
+    import_limit_w: int
+    export_limit_w: int
+    active_from: int
     share: int
     weight: int
     next_interval: int
@@ -71,7 +101,46 @@ class MeterInfo:
             "payout": self.payout,
             "kind": self.kind.name.lower(),
             "active": self.active,
+            "import_limit_w": self.import_limit_w,
+            "export_limit_w": self.export_limit_w,
+            "active_from": self.active_from,
         }
+
+
+@dataclass(frozen=True)
+class MeterChange:
+    """A key change (and with `reset`, new indices) the PMO announced for a meter."""
+
+    signer: ChecksumAddress
+    effective_at: int
+    reset: bool
+    import_wh: int
+    export_wh: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "signer": self.signer,
+            "effective_at": self.effective_at,
+            "reset": self.reset,
+            "import_wh": self.import_wh,
+            "export_wh": self.export_wh,
+        }
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """A member's money in the loop: what it may withdraw, what it owes, what it is owed."""
+
+    balance: int
+    debt: int
+    receivable: int
+
+    @property
+    def net(self) -> int:
+        return self.balance + self.receivable - self.debt
+
+    def as_json(self) -> dict[str, int]:
+        return {"balance": self.balance, "debt": self.debt, "receivable": self.receivable, "net": self.net}
 
 
 @dataclass(frozen=True)
@@ -84,8 +153,17 @@ class LoopConfig:
     genesis: int
     interval_seconds: int
     grace_seconds: int
+    notice_seconds: int
+    price_cap_per_wh: int
     key: AllocationKey
     price_per_wh: int
+
+    def unprotected(self) -> list[str]:
+        """The protections this loop's configuration leaves at zero, in words (empty on a safe loop)."""
+        said = []
+        if self.notice_seconds == 0:
+            said.append("notice period is 0: the PMO's new meters, key changes and terms take effect at once")
+        return said
 
 
 @dataclass(frozen=True)
@@ -104,9 +182,11 @@ class MemberResult:
     consumed: int = 0
     allocated: int = 0
     cost: int = 0
+    paid_cost: int = 0  # of `cost`, what the member's balance covered (the rest became its debt)
     produced: int = 0
     sold: int = 0
     revenue: int = 0
+    paid_revenue: int = 0  # of `revenue`, what the consumers had paid (the rest became a receivable)
 
 
 @dataclass
@@ -152,6 +232,8 @@ class Loop:
             genesis=f.genesis().call(),
             interval_seconds=f.intervalSeconds().call(),
             grace_seconds=f.graceSeconds().call(),
+            notice_seconds=f.noticeSeconds().call(),
+            price_cap_per_wh=f.priceCapPerWh().call(),
             key=AllocationKey(terms[0]),
             price_per_wh=terms[1],
         )
@@ -177,9 +259,53 @@ class Loop:
         return self.sender.transact(self.contract.functions.removeMeter(meter_id), f"removing meter 0x{meter_id.hex()}")
 
     def rotate_signer(self, meter_id: bytes, new_signer: str) -> TxReceipt:
-        """Replace a meter's gateway key (PMO only)."""
+        """Announce a new gateway key for a meter, effective after the notice (PMO only)."""
         call = self.contract.functions.rotateSigner(meter_id, self.sender.chain.w3.to_checksum_address(new_signer))
         return self.sender.transact(call, f"rotating the signer of meter 0x{meter_id.hex()}")
+
+    def repair_meter(self, meter_id: bytes, new_signer: str, import_wh: int, export_wh: int) -> TxReceipt:
+        """Announce a repaired or swapped meter: a key and the indices it counts from (PMO only)."""
+        signer = self.sender.chain.w3.to_checksum_address(new_signer)
+        call = self.contract.functions.repairMeter(meter_id, signer, import_wh, export_wh)
+        return self.sender.transact(call, f"repairing meter 0x{meter_id.hex()}")
+
+    def cancel_meter_change(self, meter_id: bytes) -> TxReceipt:
+        """Withdraw an announced meter change (PMO only)."""
+        call = self.contract.functions.cancelMeterChange(meter_id)
+        return self.sender.transact(call, f"cancelling the change of meter 0x{meter_id.hex()}")
+
+    def confirm_meter_change(self, meter_id: bytes) -> TxReceipt:
+        """Agree, as the meter's payout account, to its announced change: it takes effect now."""
+        call = self.contract.functions.confirmMeterChange(meter_id)
+        return self.sender.transact(call, f"confirming the change of meter 0x{meter_id.hex()}")
+
+    def apply_meter_change(self, meter_id: bytes) -> TxReceipt:
+        """Put an announced change into effect once its notice has passed (anyone)."""
+        call = self.contract.functions.applyMeterChange(meter_id)
+        return self.sender.transact(call, f"applying the change of meter 0x{meter_id.hex()}")
+
+    def meter_change(self, meter_id: bytes) -> MeterChange | None:
+        """The change announced for a meter, if any."""
+        c = self.contract.functions.meterChange(meter_id).call()
+        if int(c[0], 16) == 0:
+            return None
+        return MeterChange(c[0], c[1], c[2], c[3], c[4])
+
+    def transfer_pmo(self, new_pmo: str) -> TxReceipt:
+        """Offer the PMO role to `new_pmo`; it moves when they accept (PMO only)."""
+        call = self.contract.functions.transferOwnership(self.sender.chain.w3.to_checksum_address(new_pmo))
+        return self.sender.transact(call, f"offering the PMO role to {new_pmo}")
+
+    def accept_pmo(self) -> TxReceipt:
+        """Take the PMO role offered to the sender."""
+        return self.sender.transact(self.contract.functions.acceptOwnership(), "accepting the PMO role")
+
+    def pending_pmo(self) -> ChecksumAddress | None:
+        pending: ChecksumAddress = self.contract.functions.pendingOwner().call()
+        return None if int(pending, 16) == 0 else pending
+
+    def paused(self) -> bool:
+        return bool(self.contract.functions.paused().call())
 
     def schedule_terms(self, key: AllocationKey, price_per_wh: int, from_interval: int) -> TxReceipt:
         """Set key and price for intervals from `from_interval` on (PMO only)."""
@@ -258,17 +384,19 @@ class Loop:
         for receipt in receipts:
             for e in self.events("ConsumptionSettled", receipt):
                 member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-                member.consumed, member.allocated, member.cost = (
+                member.consumed, member.allocated, member.cost, member.paid_cost = (
                     e["args"]["consumedWh"],
                     e["args"]["allocatedWh"],
                     e["args"]["cost"],
+                    e["args"]["paid"],
                 )
             for e in self.events("ProductionSettled", receipt):
                 member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-                member.produced, member.sold, member.revenue = (
+                member.produced, member.sold, member.revenue, member.paid_revenue = (
                     e["args"]["producedWh"],
                     e["args"]["soldWh"],
                     e["args"]["revenue"],
+                    e["args"]["paid"],
                 )
         return found
 
@@ -286,11 +414,14 @@ class Loop:
             payout=m[1],
             kind=MeterKind(m[2]),
             active=m[3],
-            share=m[4],
-            weight=m[5],
-            next_interval=m[9],
-            import_wh=m[10],
-            export_wh=m[11],
+            import_limit_w=m[4],
+            export_limit_w=m[5],
+            active_from=m[6],
+            share=m[7],
+            weight=m[8],
+            next_interval=m[12],
+            import_wh=m[13],
+            export_wh=m[14],
         )
 
     def meter_ids(self) -> list[bytes]:
@@ -309,7 +440,48 @@ class Loop:
         return int(produced), int(consumed), int(self_consumed)
 
     def ledger_balance(self, account: str) -> int:
+        """`account`'s net position: balance + receivable - debt."""
         return int(self.contract.functions.ledgerBalance(account).call())
+
+    def account(self, account: str) -> AccountBalance:
+        """`account`'s balance, debt and receivable."""
+        balance, debt, receivable = self.contract.functions.accountBalance(account).call()
+        return AccountBalance(int(balance), int(debt), int(receivable))
+
+    def receivables_queue(self) -> tuple[int, int]:
+        """(repaid debts waiting to be paid out, receivables outstanding)."""
+        recovered, claims = self.contract.functions.receivablesQueue().call()
+        return int(recovered), int(claims)
+
+    # ---------------------------------------------------------------- money
+
+    def deposit(self, amount: int) -> TxReceipt:
+        """Move `amount` settlement tokens into the sender's account (approving them first)."""
+        token = self.settlement_token()
+        if token is None:
+            raise DaiseeError("this loop has no settlement token (a credits-only ledger): nothing to deposit")
+        receipts = self.sender.transact_all(
+            [
+                (token.functions.approve(self.address, amount), "approving the deposit"),
+                (self.contract.functions.deposit(amount), f"depositing {amount} units"),
+            ]
+        )
+        return receipts[-1]
+
+    def withdraw(self, amount: int) -> TxReceipt:
+        """Take `amount` of the sender's balance out in settlement tokens."""
+        return self.sender.transact(self.contract.functions.withdraw(amount), f"withdrawing {amount} units")
+
+    def pay_receivables(self, max_claims: int = RECEIVABLE_CLAIMS) -> TxReceipt:
+        """Pay receivables from repaid debts, oldest first (anyone)."""
+        return self.sender.transact(self.contract.functions.payReceivables(max_claims), "paying receivables")
+
+    def settlement_token(self) -> Contract | None:
+        """The loop's ERC-20, or None for a credits-only ledger."""
+        address = self.contract.functions.settlementToken().call()
+        if int(address, 16) == 0:
+            return None
+        return self.sender.chain.w3.eth.contract(address=address, abi=load_artifact("EuroToken")["abi"])
 
 
 def tx_hash(receipt: TxReceipt) -> str:

@@ -24,6 +24,20 @@ def load_artifact(name: str) -> dict[str, Any]:
     return artifact
 
 
+def linked_bytecode(artifact: dict[str, Any], libraries: dict[str, str]) -> str:
+    """`artifact`'s creation bytecode with the addresses of the libraries it links (name -> address)."""
+    code = artifact["bytecode"][2:]
+    for references in artifact.get("linkReferences", {}).values():
+        for name, places in references.items():
+            if name not in libraries:
+                raise DaiseeError(f"{artifact['contractName']} links library {name}: deploy it first")
+            address = libraries[name].lower().removeprefix("0x")
+            for place in places:
+                start = 2 * place["start"]
+                code = code[:start] + address + code[start + 2 * place["length"] :]
+    return "0x" + code
+
+
 def write_artifacts(artifacts: dict[str, dict[str, Any]], folder: Path = ARTIFACTS_DIR) -> list[Path]:
     """Write one JSON file per contract, replacing the old set; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)

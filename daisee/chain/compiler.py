@@ -131,6 +131,16 @@ def find_compiler(project_root: Path) -> Compiler:
     return Compiler(shim, "solc-js", version)
 
 
+_OUTPUTS = (
+    "abi",
+    "evm.bytecode.object",
+    "evm.bytecode.linkReferences",
+    "evm.deployedBytecode.object",
+    "devdoc",
+    "userdoc",
+)
+
+
 def standard_input(project_root: Path) -> dict[str, Any]:
     """The solc standard-JSON input for every source under `contracts/`."""
     sources = {
@@ -147,7 +157,16 @@ def standard_input(project_root: Path) -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "remappings": list(REMAPPINGS),
             "outputSelection": {
-                source: {"*": ["abi", "evm.bytecode.object", "evm.bytecode.linkReferences", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
+                source: {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.bytecode.linkReferences",
+                        "evm.deployedBytecode.object",
+                        "devdoc",
+                        "userdoc",
+                    ]
+                }
                 for source in sources
             },
         },

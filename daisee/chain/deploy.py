@@ -26,6 +26,10 @@ from daisee.errors import DaiseeError
 
 DEPLOYMENTS_DIR = Path("deployments")
 LOOP_CONTRACT = "EnergyLoop"
+LOOP_LIBRARIES = ("MeterAdmin", "Ledger", "Settlement")  # linked into EnergyLoop, deployed before it
+MIN_GRACE_SECONDS = 60  # EnergyLoop.MIN_GRACE_SECONDS
+MAX_PRICE_PER_WH = 2**56 - 1  # EnergyLoop.MAX_PRICE_PER_WH
+REAL_NETWORK_NOTICE = 7 * 86_400  # default notice of a loop on a real network: a week
 TEST_EURO = "test-euro"  # `token` value: deploy the test euro (development chains only)
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -41,33 +45,67 @@ class LoopParameters:
     grace_seconds: int | None = None  # wait for late readings; default: a third of an interval
     treasury: str | None = None  # the PMO's ledger account; default: the PMO
     token: str | None = TEST_EURO  # settlement ERC-20 address, TEST_EURO, or None for credits only
+    notice_seconds: int | None = None  # notice of new meters, key changes, terms; default: 0 on dev chains, a week
+    price_cap_per_wh: int | None = None  # the highest price ever; default: twice the price
 
     def resolved_genesis(self, now: int) -> int:
         """The given genesis, or the start of the interval that contains `now`."""
         return self.genesis if self.genesis is not None else now - now % self.interval_seconds
 
     def resolved_grace(self) -> int:
-        return self.grace_seconds if self.grace_seconds is not None else self.interval_seconds // 3
+        if self.grace_seconds is not None:
+            return self.grace_seconds
+        return max(self.interval_seconds // 3, MIN_GRACE_SECONDS)
 
-    def constructor_args(self, pmo: str, genesis: int, token: str | None) -> tuple[Any, ...]:
-        """EnergyLoop's constructor arguments, in order."""
+    def resolved_notice(self, dev_chain: bool) -> int:
+        if self.notice_seconds is not None:
+            return self.notice_seconds
+        return 0 if dev_chain else REAL_NETWORK_NOTICE
+
+    def resolved_cap(self) -> int:
+        return self.price_cap_per_wh if self.price_cap_per_wh is not None else max(2 * self.price_per_wh, 1)
+
+    def check(self) -> None:
+        """Refuse, before spending gas, what the contract would refuse."""
+        if self.resolved_grace() < MIN_GRACE_SECONDS:
+            raise DaiseeError(
+                f"a grace period of {self.resolved_grace()} s is too short for readings to land after an interval "
+                f"ends (anyone could finalize it first): give --grace-seconds {MIN_GRACE_SECONDS} or more"
+            )
+        cap = self.resolved_cap()
+        if cap > MAX_PRICE_PER_WH:
+            raise DaiseeError(f"a price cap of {cap} units per Wh is beyond what a loop accepts: lower --price-cap")
+        if self.price_per_wh > cap:
+            raise DaiseeError(
+                f"the price ({price_per_kwh(self.price_per_wh)} per kWh) is above the cap "
+                f"({price_per_kwh(cap)} per kWh): raise --price-cap or lower --price"
+            )
+
+    def constructor_args(self, pmo: str, genesis: int, token: str | None, notice: int) -> tuple[Any, ...]:
+        """EnergyLoop's constructor argument: its Config struct."""
         return (
-            pmo,
-            self.treasury or pmo,
-            token or ZERO_ADDRESS,
-            genesis,
-            self.interval_seconds,
-            self.resolved_grace(),
-            int(self.key),
-            self.price_per_wh,
+            (
+                pmo,
+                self.treasury or pmo,
+                token or ZERO_ADDRESS,
+                genesis,
+                self.interval_seconds,
+                self.resolved_grace(),
+                notice,
+                int(self.key),
+                self.price_per_wh,
+                self.resolved_cap(),
+            ),
         )
 
-    def recorded(self, genesis: int, pmo: str, gas_used: int) -> dict[str, Any]:
+    def recorded(self, genesis: int, pmo: str, gas_used: int, notice: int) -> dict[str, Any]:
         """The parameters as a deployment record keeps them."""
         return {
             "genesis": genesis,
             "interval_seconds": self.interval_seconds,
             "grace_seconds": self.resolved_grace(),
+            "notice_seconds": notice,
+            "price_cap_per_wh": self.resolved_cap(),
             "key": self.key.name.lower(),
             "price_per_wh": self.price_per_wh,
             "price_per_kwh": str(price_per_kwh(self.price_per_wh)),
@@ -89,10 +127,12 @@ class Deployment:
     parameters: dict[str, Any]
     deployed_at: int
     token: str | None = None
+    libraries: dict[str, str] = field(default_factory=dict)
     daisee_version: str = field(default=__version__)
 
     def to_json(self) -> str:
         contracts = {LOOP_CONTRACT: self.address} | ({"SettlementToken": self.token} if self.token else {})
+        contracts |= self.libraries
         return json.dumps({"contracts": contracts, **asdict(self)}, indent=2) + "\n"
 
 
@@ -117,20 +157,25 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
             f"the test euro is for development chains only, not {chain.label}: "
             "pass --token with the address of a real euro token, or --token none"
         )
+    params.check()
     asked = {**asdict(params), "key": params.key.name.lower()}
     notes = DeploymentJournal.open(journal, sender.address, asked) if journal else None
     resolved = notes.resolved if notes else {}
     now = int(chain.w3.eth.get_block("latest")["timestamp"])
     genesis = resolved.setdefault("genesis", params.resolved_genesis(now))
 
-    def create(name: str, *args: Any) -> TxReceipt:
-        call = sender.constructor(name, *args)
+    def create(name: str, *args: Any, libraries: dict[str, str] | None = None) -> TxReceipt:
+        call = sender.constructor(name, *args, libraries=libraries)
         return notes.create(sender, name, call) if notes else sender.transact(call, f"deploying {name}")
 
     token = params.token
     if token == TEST_EURO:
         token = create("EuroToken")["contractAddress"]
-    receipt = create(LOOP_CONTRACT, *params.constructor_args(sender.address, genesis, token))
+    libraries = {name: str(create(name)["contractAddress"]) for name in LOOP_LIBRARIES}
+    notice = params.resolved_notice(chain.is_dev)
+    receipt = create(
+        LOOP_CONTRACT, *params.constructor_args(sender.address, genesis, token, notice), libraries=libraries
+    )
     return Deployment(
         chain_id=chain.chain_id,
         network=chain.network or chain.kind,
@@ -138,9 +183,10 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
         block=int(receipt["blockNumber"]),
         tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
         deployer=sender.address,
-        parameters=params.recorded(genesis, sender.address, int(receipt["gasUsed"])),
+        parameters=params.recorded(genesis, sender.address, int(receipt["gasUsed"]), notice),
         deployed_at=int(time.time()),
         token=token,
+        libraries=libraries,
     )
 
 

@@ -26,7 +26,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Nonce, TxParams, TxReceipt
 
-from daisee.chain.artifacts import load_artifact
+from daisee.chain.artifacts import linked_bytecode, load_artifact
 from daisee.chain.connect import Chain
 from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
 from daisee.chain.reverts import describe_revert
@@ -150,10 +150,11 @@ class Sender:
             raise DaiseeError(f"deploying {name}: the receipt names no contract address")
         return address, receipt
 
-    def constructor(self, name: str, *args: Any) -> ContractConstructor:
-        """The creation call of the shipped artifact `name`."""
+    def constructor(self, name: str, *args: Any, libraries: dict[str, str] | None = None) -> ContractConstructor:
+        """The creation call of the shipped artifact `name`, linked to `libraries` (name -> address)."""
         artifact = load_artifact(name)
-        factory = self.chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        bytecode = linked_bytecode(artifact, libraries or {})
+        factory = self.chain.w3.eth.contract(abi=artifact["abi"], bytecode=bytecode)
         return factory.constructor(*args)
 
     # ---------------------------------------------------------------- sending

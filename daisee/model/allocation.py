@@ -32,6 +32,8 @@ class MemberResult:
     allocated: int
     sold: int
     amount: int
+    paid_cost: int = 0  # of the cost, what the consumer's balance covered (the rest became its debt)
+    paid_revenue: int = 0  # of the revenue, what the consumers had paid (the rest became a receivable)
 
     @property
     def from_grid(self) -> int:
@@ -77,29 +79,49 @@ def _cumulative_split(parts: Sequence[int], total: int) -> list[int]:
     return pieces
 
 
-def _allocations(key: AllocationKey, members: Sequence[MemberEnergy], produced: int, consumed: int) -> list[int]:
-    """Each member's allocated local energy `A_i` under `key`."""
+def _allocations(key: AllocationKey, consumers: Sequence[MemberEnergy], produced: int, consumed: int) -> list[int]:
+    """Each consumer's allocated local energy `A_i` under `key`, in settlement order.
+
+    The static and weighted keys never hand out more than the production left, whatever the
+    coefficients add up to.
+    """
     if key is AllocationKey.PRORATA:
-        return _cumulative_split([m.consumed for m in members], min(produced, consumed))
-    if key is AllocationKey.STATIC:
-        return [min(m.consumed, m.share * produced // SHARE_DENOMINATOR) for m in members]
-    weighted = sum(m.weight * m.consumed for m in members)
-    if weighted == 0:
-        return [0] * len(members)
-    return [min(m.consumed, produced * m.weight * m.consumed // weighted) for m in members]
+        return _cumulative_split([m.consumed for m in consumers], min(produced, consumed))
+    weighted = sum(m.weight * m.consumed for m in consumers)
+    allocated, left = [], produced
+    for m in consumers:
+        if key is AllocationKey.STATIC:
+            part = min(m.consumed, m.share * produced // SHARE_DENOMINATOR)
+        else:
+            part = 0 if weighted == 0 else min(m.consumed, produced * m.weight * m.consumed // weighted)
+        part = min(part, left)
+        left -= part
+        allocated.append(part)
+    return allocated
 
 
 def allocate(
-    key: AllocationKey, price_per_wh: int, members: Sequence[MemberEnergy], *, interval: int = -1
+    key: AllocationKey,
+    price_per_wh: int,
+    consumers: Sequence[MemberEnergy],
+    producers: Sequence[MemberEnergy] | None = None,
+    *,
+    interval: int = -1,
 ) -> IntervalResult:
-    """Share the interval's local production among `members` (in settlement order) and price it."""
-    produced = sum(m.produced for m in members)
-    consumed = sum(m.consumed for m in members)
-    allocated = _allocations(key, members, produced, consumed)
+    """Share the interval's local production among `consumers` and price it; `producers` share what
+    was sold. Both in settlement order; `producers` defaults to `consumers` (one list of members)."""
+    producers = consumers if producers is None else producers
+    produced = sum(m.produced for m in producers)
+    consumed = sum(m.consumed for m in consumers)
+    allocated = _allocations(key, consumers, produced, consumed)
     total = sum(allocated)
-    sold = _cumulative_split([m.produced for m in members], total)
+    sold = _cumulative_split([m.produced for m in producers], total)
+    parts: dict[bytes, list[int]] = {}
+    for m, a in zip(consumers, allocated, strict=True):
+        parts.setdefault(m.meter_id, [0, 0, 0, 0])[0:2] = [m.consumed, a]
+    for m, s in zip(producers, sold, strict=True):
+        parts.setdefault(m.meter_id, [0, 0, 0, 0])[2:4] = [m.produced, s]
     results = tuple(
-        MemberResult(m.meter_id, m.consumed, m.produced, a, s, (s - a) * price_per_wh)
-        for m, a, s in zip(members, allocated, sold, strict=True)
+        MemberResult(meter_id, c, p, a, s, (s - a) * price_per_wh) for meter_id, (c, a, p, s) in parts.items()
     )
     return IntervalResult(interval, key, price_per_wh, results, produced, consumed, total, sum(sold))
