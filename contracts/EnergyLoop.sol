@@ -326,7 +326,14 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     /// @inheritdoc IEnergyLoop
     /// @dev Reverts with {ZeroAmount} or {NoSettlementToken}; the token must be approved first.
     function deposit(uint256 amount) external nonReentrant {
-        Ledger.deposit(_ledger, settlementToken, amount);
+        Ledger.deposit(_ledger, settlementToken, msg.sender, amount);
+    }
+
+    /// @inheritdoc IEnergyLoop
+    /// @dev As {deposit}; reverts with {InvalidMeterAccount} for the zero address.
+    function depositFor(address account, uint256 amount) external nonReentrant {
+        if (account == address(0)) revert InvalidMeterAccount(account);
+        Ledger.deposit(_ledger, settlementToken, account, amount);
     }
 
     /// @inheritdoc IEnergyLoop

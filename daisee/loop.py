@@ -455,18 +455,19 @@ class Loop:
 
     # ---------------------------------------------------------------- money
 
-    def deposit(self, amount: int) -> TxReceipt:
-        """Move `amount` settlement tokens into the sender's account (approving them first)."""
+    def deposit(self, amount: int, account: str | None = None) -> TxReceipt:
+        """Move `amount` settlement tokens into the sender's account, or `account`'s (approving them first)."""
         token = self.settlement_token()
         if token is None:
             raise DaiseeError("this loop has no settlement token (a credits-only ledger): nothing to deposit")
-        receipts = self.sender.transact_all(
-            [
-                (token.functions.approve(self.address, amount), "approving the deposit"),
-                (self.contract.functions.deposit(amount), f"depositing {amount} units"),
-            ]
+        f = self.contract.functions
+        call = (
+            f.deposit(amount)
+            if account is None
+            else f.depositFor(self.sender.chain.w3.to_checksum_address(account), amount)
         )
-        return receipts[-1]
+        approve = token.functions.approve(self.address, amount)
+        return self.sender.transact_all([(approve, "approving the deposit"), (call, f"depositing {amount} units")])[-1]
 
     def withdraw(self, amount: int) -> TxReceipt:
         """Take `amount` of the sender's balance out in settlement tokens."""

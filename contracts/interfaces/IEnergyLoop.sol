@@ -211,8 +211,8 @@ interface IEnergyLoop {
     );
     /// @notice Every meter of `interval` is settled.
     event IntervalSettled(uint32 indexed interval, uint64 allocatedWh);
-    /// @notice `account` moved settlement tokens into the loop (`received` is what arrived).
-    event Deposited(address indexed account, uint256 received);
+    /// @notice `payer` moved settlement tokens into `account`'s ledger (`received` is what arrived).
+    event Deposited(address indexed account, address indexed payer, uint256 received);
     /// @notice `account` took settlement tokens out of its balance.
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice `account` repaid `amount` of its debt.
@@ -342,6 +342,10 @@ interface IEnergyLoop {
     /// @notice Moves `amount` settlement tokens from the caller into the loop: its debt first, then its
     /// balance.
     function deposit(uint256 amount) external;
+
+    /// @notice Moves `amount` settlement tokens from the caller into `account`'s: its debt first, then its
+    /// balance (a PMO or a fund prepaying a household's energy).
+    function depositFor(address account, uint256 amount) external;
 
     /// @notice Sends `amount` of the caller's balance to it in settlement tokens; paused or not.
     function withdraw(uint256 amount) external;

@@ -45,9 +45,9 @@ library Ledger {
         Books books;
     }
 
-    /// @dev Takes `amount` of `token` from the caller and credits what arrived (a token that takes a fee
-    /// credits less): its debt first, then its balance.
-    function deposit(Layout storage l, IERC20 token, uint256 amount) external {
+    /// @dev Takes `amount` of `token` from the caller and credits `account` with what arrived (a token that
+    /// takes a fee credits less): its debt first, then its balance.
+    function deposit(Layout storage l, IERC20 token, address account, uint256 amount) external {
         if (amount == 0) revert IEnergyLoop.ZeroAmount();
         if (address(token) == address(0)) revert IEnergyLoop.NoSettlementToken();
         uint256 before = token.balanceOf(address(this));
@@ -55,8 +55,8 @@ library Ledger {
         uint256 received = token.balanceOf(address(this)) - before;
         if (received == 0) revert IEnergyLoop.ZeroAmount();
         l.books.held = SafeCast.toUint128(l.books.held + received);
-        emit IEnergyLoop.Deposited(msg.sender, received);
-        _credit(l, msg.sender, received);
+        emit IEnergyLoop.Deposited(account, msg.sender, received);
+        _credit(l, account, received);
     }
 
     /// @dev Sends `amount` of the caller's balance to it; the balance is debited before the transfer.
