@@ -14,8 +14,10 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 
 from daisee.chain.artifacts import load_artifact
+from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.deploy import LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
+from daisee.demo import prepay
 from daisee.domain import AllocationKey, MeterKind
 from daisee.loop import Loop, MeterSpec
 from daisee.readings import Reading
@@ -65,10 +67,10 @@ class BaselineFigures:
 
 def bench_loop(sender: Sender, members: int, progress: Callable[[str], None] | None = None) -> LoopFigures:
     """Run MEASURED_INTERVALS intervals of a `members`-meter prorata loop and measure its gas."""
-    w3 = sender.chain.w3
-    now = int(w3.eth.get_block("latest")["timestamp"])
-    genesis = now - now % INTERVAL_SECONDS - 10 * INTERVAL_SECONDS
-    params = LoopParameters(INTERVAL_SECONDS, AllocationKey.PRORATA, 100, genesis, token=None)
+    chain = sender.chain
+    now = chain_time(chain)
+    genesis = now - now % INTERVAL_SECONDS + INTERVAL_SECONDS  # the meters are admitted before interval 0
+    params = LoopParameters(INTERVAL_SECONDS, AllocationKey.PRORATA, 100, genesis, notice_seconds=0)
     loop = Loop(sender, deploy_loop(sender, params).address)
     keys = [PrivateKey(keccak(text=f"daisee-bench/{i}")) for i in range(members)]
     kinds = [_KINDS[i % len(_KINDS)] for i in range(members)]
@@ -78,8 +80,11 @@ def bench_loop(sender: Sender, members: int, progress: Callable[[str], None] | N
         for mid, addr, kind in zip(ids, (k.public_key.to_checksum_address() for k in keys), kinds, strict=True)
     ]
     registration = sum(int(r["gasUsed"]) for r in loop.add_meters(specs))
+    # consumers pay from a prepaid balance, as on a live loop: the settlement measured is the normal path
+    prepay(loop, [s.payout for s in specs if s.kind is not MeterKind.PRODUCER])
     reading_gas, settle_gas, seconds = [], [], []
     for t in range(MEASURED_INTERVALS):
+        advance_to(chain, genesis + (t + 1) * INTERVAL_SECONDS)
         if progress:
             progress(f"{members} members: interval {t}")
         started = time.perf_counter()

@@ -12,17 +12,20 @@ from dataclasses import dataclass, field
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
+from web3.types import TxReceipt
 
+from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.deploy import Deployment, LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
 from daisee.domain import SHARE_DENOMINATOR, AllocationKey, MeterKind
 from daisee.loop import Loop, MemberResult, MeterSpec
 from daisee.readings import Reading
-from daisee.simulation import LOCAL_OFFSET_SECONDS, simulate
+from daisee.simulation import LOCAL_OFFSET_SECONDS, profiles, simulate
 
 # One household in three has PV only, one in three consumes only, the rest have both.
 _KIND_CYCLE = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
 _DAY = 86_400
+PREPAYMENT = 20_000_000  # what the PMO prepays for each consuming household: 20 test euros
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,25 @@ def simulated_households(count: int, seed: int) -> list[Household]:
     ]
 
 
-def demo_genesis(now: int, interval_seconds: int, intervals: int) -> int:
-    """A local midnight far enough back that all `intervals` are over: the demo replays whole days."""
-    midnight = now - (now + LOCAL_OFFSET_SECONDS) % _DAY
-    genesis = midnight - _DAY
-    while genesis + intervals * interval_seconds > now:
-        genesis -= _DAY
-    return genesis
+def demo_genesis(now: int) -> int:
+    """The next local midnight: the demo admits its households, then plays whole days from there."""
+    return now - (now + LOCAL_OFFSET_SECONDS) % _DAY + _DAY
+
+
+def prepay(loop: Loop, accounts: list[str], amount: int = PREPAYMENT) -> list[TxReceipt]:
+    """The PMO mints test euros and prepays each account's energy (development chains only)."""
+    token = loop.settlement_token()
+    if token is None or not accounts:
+        return []
+    pmo, total = loop.sender, amount * len(accounts)
+    deposits = [(loop.contract.functions.depositFor(a, amount), f"prepaying {a}") for a in accounts]
+    return pmo.transact_all(
+        [
+            (token.functions.mint(pmo.address, total), "minting test euros"),
+            (token.functions.approve(loop.address, total), "approving the prepayments"),
+            *deposits,
+        ]
+    )
 
 
 def coefficients(households: list[Household]) -> list[tuple[int, int]]:
@@ -96,23 +111,29 @@ def run_demo(
     interval_seconds: int = 900,
     on_interval: Callable[[int], None] | None = None,
 ) -> DemoRun:
-    """Deploy a loop with `sender` as PMO, admit the households, and settle `intervals` simulated intervals."""
-    now = int(sender.chain.w3.eth.get_block("latest")["timestamp"])
-    genesis = demo_genesis(now, interval_seconds, intervals)
-    traces = simulate([h.kind for h in households], genesis, interval_seconds, intervals, seed)
-    deployment = deploy_loop(sender, LoopParameters(interval_seconds, key, 100, genesis))
+    """Deploy a loop with `sender` as PMO, admit the households, prepay the consumers, then move the
+    (development) chain's clock through `intervals` simulated intervals, settling each."""
+    chain = sender.chain
+    genesis = demo_genesis(chain_time(chain))
+    kinds = [h.kind for h in households]
+    traces = simulate(kinds, genesis, interval_seconds, intervals, seed)
+    deployment = deploy_loop(sender, LoopParameters(interval_seconds, key, 100, genesis, notice_seconds=0))
     loop = Loop(sender, deployment.address)
     run = DemoRun(deployment, households, intervals)
 
     specs = [
-        MeterSpec(h.meter_id, h.signer, h.payout, h.kind, share, weight, trace.imports[0], trace.exports[0])
-        for h, trace, (share, weight) in zip(households, traces, coefficients(households), strict=True)
+        MeterSpec(h.meter_id, h.signer, h.payout, h.kind, share, weight, trace.imports[0], trace.exports[0], *limits)
+        for h, trace, (share, weight), limits in zip(
+            households, traces, coefficients(households), [p.meter_limits() for p in profiles(kinds, seed)], strict=True
+        )
     ]
     receipts = loop.add_meters(specs)
+    receipts += prepay(loop, [h.payout for h in households if h.kind is not MeterKind.PRODUCER])
     run.registration_gas = sum(int(r["gasUsed"]) for r in receipts)
     run.transactions += len(receipts)
 
     for t in range(intervals):
+        advance_to(chain, genesis + (t + 1) * interval_seconds)
         readings = [
             Reading(h.meter_id, t, trace.imports[t + 1], trace.exports[t + 1]).sign(h.gateway_key, loop.domain)
             for h, trace in zip(households, traces, strict=True)

@@ -22,6 +22,7 @@ from daisee.errors import DaiseeError
 LOCAL_OFFSET_SECONDS = 3600  # local time is UTC+1 all year (France, winter time)
 _DAY_SECONDS = 86_400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+SUBSCRIPTIONS_KVA = (3, 6, 9, 12, 15, 18, 24, 30, 36)  # the Linky's standard subscribed powers
 _SAMPLE_SECONDS = 900  # power is sampled at least every 15 min inside an interval
 _HOURS_PER_YEAR = 8760
 _UNIT = 2.0**-64
@@ -57,6 +58,13 @@ class Profile:
     initial_import_wh: int
     initial_export_wh: int
     _load_w: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def meter_limits(self) -> tuple[int, int]:
+        """(import, export) limits in W as the PMO admits the meter: the smallest standard Linky
+        subscription above the peak load (3 to 36 kVA), and the installed PV peak."""
+        peak = max(self._load_w, default=0.0)
+        subscription = next((kva for kva in SUBSCRIPTIONS_KVA if kva * 1000 >= peak), SUBSCRIPTIONS_KVA[-1])
+        return (subscription * 1000 if self.annual_kwh else 0, math.ceil(self.pv_kwp * 1000))
 
     def __post_init__(self) -> None:
         """Tabulate the load every 15 min, scaled so that it averages `annual_kwh` / 8760 h over a year."""

@@ -18,6 +18,7 @@ from rich.progress import Progress
 from web3.types import Wei
 
 from daisee.chain.accounts import create_account, keystore_dir, unlock
+from daisee.chain.clock import advance_to
 from daisee.chain.connect import Chain
 from daisee.chain.deploy import LoopParameters, deploy_loop, save_deployment
 from daisee.chain.transact import Sender
@@ -171,13 +172,14 @@ def accounts(ctx: Context) -> None:
 
 def deploy(ctx: Context) -> None:
     now = int(ctx.chain.w3.eth.get_block("latest")["timestamp"])
-    genesis = demo_genesis(now, INTERVAL_SECONDS, 96) + LATE_MORNING  # a sunny stretch of a day that is over
+    genesis = demo_genesis(now) + LATE_MORNING  # a sunny stretch of tomorrow: meters are admitted before it
     deployment = deploy_loop(ctx.pmo, LoopParameters(INTERVAL_SECONDS, genesis=genesis))
     path = save_deployment(deployment, ctx.workdir / "deployments")
     ctx.state |= {"loop": deployment.address, "block": deployment.block, "genesis": genesis}
     ctx.out.print(f"  loop {deployment.address} (tx {deployment.tx_hash}, gas {deployment.parameters['gas_used']:,})")
     ctx.out.print(
-        f"  genesis {genesis}: {INTERVALS} intervals of {INTERVAL_SECONDS} s, all already over, from late morning"
+        f"  genesis {genesis}: {INTERVALS} intervals of {INTERVAL_SECONDS} s from tomorrow late morning; "
+        "this development chain's clock is moved forward to each interval's end as the tutorial goes"
     )
     ctx.out.print(f"  record written to {path}")
 
@@ -227,7 +229,13 @@ def sign(ctx: Context) -> None:
     ctx.out.print(f"  recovered signer {signed.recover(ctx.domain)} (consumer {ctx.keys['consumer'].address})")
 
 
+def _reach_end_of(ctx: Context, interval: int) -> None:
+    """Move the development chain's clock just past the end of `interval`, so its readings are due."""
+    advance_to(ctx.chain, ctx.state["genesis"] + (interval + 1) * INTERVAL_SECONDS + 1)
+
+
 def submit(ctx: Context) -> None:
+    _reach_end_of(ctx, 0)
     signed = _first_reading(ctx).sign(ctx.keys["consumer"].key, ctx.domain)
     result = ctx.loop.as_sender(Sender(ctx.chain, ctx.keys["consumer"].address)).submit([signed])
     ctx.show_tx(f"accepted {len(result.accepted)}, rejected {len(result.rejected)}", result.receipt)
@@ -282,6 +290,7 @@ def oracles(ctx: Context) -> None:
         task = progress.add_task("oracles signing and sending", total=INTERVALS - 1)
         for t in range(INTERVALS - 1):
             at = genesis + (t + 1) * INTERVAL_SECONDS + 1
+            _reach_end_of(ctx, t)
             for oracle, trace in runs:
                 oracle.handle(MeterSample(at, trace.imports[t + 1], trace.exports[t + 1], None, ()))
                 confirmed += oracle.flush()
@@ -296,6 +305,7 @@ def oracles(ctx: Context) -> None:
 def settle(ctx: Context) -> None:
     last = INTERVALS - 1
     genesis = ctx.state["genesis"]
+    _reach_end_of(ctx, last)
     readings = [
         Reading(ctx.meter_id(name), last, trace.imports[last + 1], trace.exports[last + 1]).sign(
             ctx.keys[name].key, ctx.domain
