@@ -235,11 +235,23 @@ class Sender:
                     return w3.eth.get_transaction_receipt(tx_hash)
                 except TransactionNotFound:
                     continue
+            if self._known_mined(pending):
+                return None  # a node may count a mined transaction before it serves its receipt
             raise DaiseeError(
                 f"{pending.what}: transaction {pending.hash} was replaced by another transaction of "
                 f"{self.address} with nonce {pending.nonce}: check what that one did before trying again"
             )
         return None
+
+    def _known_mined(self, pending: Pending) -> bool:
+        """Whether the node knows one of our hashes as mined (its receipt may follow)."""
+        for tx_hash in pending.hashes:
+            try:
+                if self.chain.w3.eth.get_transaction(tx_hash).get("blockNumber") is not None:
+                    return True
+            except TransactionNotFound:
+                continue
+        return False
 
     def _confirmed(self, receipt: TxReceipt) -> bool:
         """True once the policy's number of blocks sit on top of `receipt`'s, which is still in the chain."""
