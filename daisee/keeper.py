@@ -1,4 +1,5 @@
-"""Keep a loop moving: finalize the intervals that may be finalized and settle them (anyone may).
+"""Keep a loop moving: finalize the intervals that may be finalized and settle them, pay receivables
+from repaid debts, and put announced meter changes into effect once due (anyone may do all of it).
 
 Readings may run at most SETTLEMENT_LAG intervals ahead of settlement, so a loop whose intervals nobody
 settles stops taking readings (`SETTLEMENT_BACKLOG`). `settle_ready` does one pass; a `Keeper` repeats
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 from daisee.chain.connect import describe_error
+from daisee.chain.logs import event_logs
 from daisee.errors import DaiseeError
 from daisee.loop import SETTLEMENT_STEPS, Loop, SettleResult, tx_hash
 
@@ -59,6 +61,50 @@ def settle_ready(
     return settled
 
 
+def pay_receivables(loop: Loop) -> int:
+    """Pay receivables from repaid debts while both wait; returns how many transactions it took."""
+    sent = 0
+    recovered, claims = loop.receivables_queue()
+    while recovered and claims:
+        receipt = loop.pay_receivables()
+        sent += 1
+        log.info("event=receivables_paid tx=%s", tx_hash(receipt))
+        recovered, claims = loop.receivables_queue()
+    return sent
+
+
+class MeterChanges:
+    """The meter changes the PMO announced, followed from the loop's events, applied once due."""
+
+    def __init__(self, loop: Loop, from_block: int = 0) -> None:
+        self.loop = loop
+        self.next_block = from_block
+        self.due: dict[bytes, int] = {}  # meter id -> effective at (unix seconds)
+
+    def apply_due(self, now: int) -> list[bytes]:
+        """Read the announcements since the last call, and apply those whose notice has passed."""
+        latest = int(self.loop.sender.chain.w3.eth.block_number)
+        if latest >= self.next_block:
+            event = self.loop.contract.events.MeterChangeScheduled
+            for e in event_logs(event, self.next_block, latest):
+                self.due[bytes(e["args"]["meterId"])] = int(e["args"]["effectiveAt"])
+            self.next_block = latest + 1
+        applied = []
+        for meter_id, effective_at in sorted(self.due.items(), key=lambda item: item[1]):
+            if effective_at > now:
+                continue
+            del self.due[meter_id]
+            change = self.loop.meter_change(meter_id)
+            if change is None or change.effective_at > now:  # applied, confirmed or cancelled already; or re-announced
+                if change is not None:
+                    self.due[meter_id] = change.effective_at
+                continue
+            receipt = self.loop.apply_meter_change(meter_id)
+            log.info("event=meter_changed meter=0x%s tx=%s", meter_id.hex(), tx_hash(receipt))
+            applied.append(meter_id)
+        return applied
+
+
 def advance(loop: Loop, max_steps: int = SETTLEMENT_STEPS) -> list[int]:
     """Finalize and settle every interval that is ready; returns the intervals settled."""
     return [result.interval for result in settle_ready(loop, max_steps)]
@@ -88,8 +134,10 @@ class Keeper:
         every: float = KEEP_EVERY,
         max_steps: int = SETTLEMENT_STEPS,
         on_settled: Callable[[SettleResult], None] | None = None,
+        from_block: int = 0,
     ) -> None:
         self.loop = loop
+        self.changes = MeterChanges(loop, from_block)
         self.every = every
         self.max_steps = max_steps
         self.on_settled = on_settled
@@ -106,8 +154,12 @@ class Keeper:
             self.on_settled(result)
 
     def run_once(self) -> list[SettleResult]:
-        """One pass; errors propagate."""
-        return settle_ready(self.loop, self.max_steps, stop=self.stop, on_settled=self._settled)
+        """One pass: settle what is ready, pay receivables, apply due meter changes; errors propagate."""
+        settled = settle_ready(self.loop, self.max_steps, stop=self.stop, on_settled=self._settled)
+        if not self.stop.is_set():
+            pay_receivables(self.loop)
+            self.changes.apply_due(int(self.loop.sender.chain.w3.eth.get_block("latest")["timestamp"]))
+        return settled
 
     def run(self) -> None:
         """Pass after pass until `stop` is set; the pass in progress finishes its transaction first."""
