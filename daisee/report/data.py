@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from daisee.chain.logs import event_logs
 from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind
-from daisee.loop import Loop, MemberResult
+from daisee.loop import AccountBalance, Loop, MemberResult
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,18 @@ class LoopReport:
     settlements: dict[int, dict[bytes, MemberResult]] = field(default_factory=dict)
     ledger: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, Tokens] = field(default_factory=dict)
+    accounts: dict[str, AccountBalance] = field(default_factory=dict)
+    carried: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # late readings' grid energy (Wh)
+    notice_seconds: int = 0
+    price_cap_per_wh: int = 0
+    held: int = 0  # settlement tokens the loop holds for its members
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the loop's configuration leaves unprotected, in words."""
+        if self.notice_seconds == 0:
+            return ["notice period is 0: the PMO's new meters, key changes and terms take effect at once"]
+        return []
 
     @property
     def intervals(self) -> list[int]:
@@ -111,6 +123,8 @@ class LoopReport:
         "cost",
         "revenue",
         "balance",
+        "debt",
+        "receivable",
     )
 
     def billing(self) -> list[dict[str, str | int]]:
@@ -118,19 +132,24 @@ class LoopReport:
         rows = []
         for m in self.members:
             t = self.totals(m.meter_id)
+            carried_consumed, carried_produced = self.carried.get(m.meter_id, (0, 0))
+            consumed, produced = t.consumed + carried_consumed, t.produced + carried_produced
+            account = self.accounts.get(m.payout, AccountBalance(0, 0, 0))
             values: tuple[str | int, ...] = (
                 m.id_hex,
                 m.kind.name.lower(),
                 m.payout,
-                t.consumed,
+                consumed,
                 t.allocated,
-                t.consumed - t.allocated,
-                t.produced,
+                consumed - t.allocated,
+                produced,
                 t.sold,
-                t.produced - t.sold,
+                produced - t.sold,
                 t.cost,
                 t.revenue,
                 self.ledger.get(m.payout, 0),
+                account.debt,
+                account.receivable,
             )
             rows.append(dict(zip(self.BILLING_FIELDS, values, strict=True)))
         return rows
@@ -155,6 +174,11 @@ class LoopReport:
                 for t in self.intervals
             ],
             "ledger": self.ledger,
+            "accounts": {a: account.as_json() for a, account in self.accounts.items()},
+            "held": self.held,
+            "notice_seconds": self.notice_seconds,
+            "price_cap_per_wh": self.price_cap_per_wh,
+            "warnings": self.warnings,
             "tokens": {a: vars(tokens) for a, tokens in self.tokens.items()},
             "self_consumption": self.self_consumption,
             "self_sufficiency": self.self_sufficiency,
@@ -177,9 +201,11 @@ def _sum(results: Iterable[MemberResult]) -> MemberResult:
         total.consumed += r.consumed
         total.allocated += r.allocated
         total.cost += r.cost
+        total.paid_cost += r.paid_cost
         total.produced += r.produced
         total.sold += r.sold
         total.revenue += r.revenue
+        total.paid_revenue += r.paid_revenue
     return total
 
 
@@ -200,13 +226,24 @@ def build_report(loop: Loop, from_block: int, names: Mapping[bytes, str] | None 
     for e in event_logs(events.ConsumptionSettled, from_block, block):
         r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
         r.consumed, r.allocated, r.cost = e["args"]["consumedWh"], e["args"]["allocatedWh"], e["args"]["cost"]
+        r.paid_cost = e["args"]["paid"]
     for e in event_logs(events.ProductionSettled, from_block, block):
         r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
         r.produced, r.sold, r.revenue = e["args"]["producedWh"], e["args"]["soldWh"], e["args"]["revenue"]
+        r.paid_revenue = e["args"]["paid"]
+    carried: dict[bytes, tuple[int, int]] = {}
+    for e in event_logs(events.EnergyCarried, from_block, block):
+        consumed, produced = carried.get(e["args"]["meterId"], (0, 0))
+        carried[e["args"]["meterId"]] = (consumed + e["args"]["consumedWh"], produced + e["args"]["producedWh"])
 
     treasury = f.treasury().call(block_identifier=block)
     accounts = list(dict.fromkeys([*(m.payout for m in members), treasury]))
     ledger = {a: int(f.ledgerBalance(a).call(block_identifier=block)) for a in accounts}
+    balances = {
+        a: AccountBalance(*(int(x) for x in f.accountBalance(a).call(block_identifier=block))) for a in accounts
+    }
+    token = loop.settlement_token()
+    held = int(token.functions.balanceOf(loop.address).call(block_identifier=block)) if token else 0
     tokens = {
         a: Tokens(*(int(x) for x in f.balanceOfBatch([a] * 3, [0, 1, 2]).call(block_identifier=block)))
         for a in accounts
@@ -226,4 +263,9 @@ def build_report(loop: Loop, from_block: int, names: Mapping[bytes, str] | None 
         settlements=settlements,
         ledger=ledger,
         tokens=tokens,
+        accounts=balances,
+        carried=carried,
+        notice_seconds=int(f.noticeSeconds().call(block_identifier=block)),
+        price_cap_per_wh=int(f.priceCapPerWh().call(block_identifier=block)),
+        held=held,
     )

@@ -20,7 +20,7 @@ SERIES = ("production", "consumption", "self-consumed")
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-.meta { color: #555; } .rates strong { font-size: 1.2rem; }
+.meta { color: #555; } .rates strong { font-size: 1.2rem; } .warning { color: #8a4b00; font-weight: bold; }
 svg { width: 100%; height: auto; } svg text { font-size: 11px; fill: #444; }
 .axis { stroke: #999; } .grid { stroke: #e5e5e5; }
 .production { stroke: #e69f00; fill: #e69f00; } .consumption { stroke: #0072b2; fill: #0072b2; }
@@ -77,7 +77,8 @@ def _header(report: LoopReport) -> str:
         f"{len(report.members)} meters, {len(report.intervals)} settled intervals of {_e(report.interval_seconds)} s; "
         f"key {_e(report.key.name.lower())}, {_e(report.price_per_wh)} ledger units per Wh; generated {generated}"
     )
-    return f'<p class="meta">{meta}</p><p class="rates">{rates}</p>'
+    warnings = "".join(f'<p class="warning">warning: {_e(w)}</p>' for w in report.warnings)
+    return f'<p class="meta">{meta}</p><p class="rates">{rates}</p>{warnings}'
 
 
 def _legend(*items: tuple[str, str]) -> str:
@@ -187,14 +188,20 @@ def _member_table(report: LoopReport) -> str:
 
 def _ledger_table(report: LoopReport) -> str:
     body = []
-    for account, balance in report.ledger.items():
+    for account, net in report.ledger.items():
+        a = report.accounts.get(account)
+        cells = "".join(
+            f'<td class="n">{_e(money(units))}</td>' for units in ((a.balance, -a.debt, a.receivable) if a else ())
+        )
         body.append(
             f"<tr><td><code>{_e(account)}</code></td><td>{_e(', '.join(report.roles(account)))}</td>"
-            f'<td class="n">{_e(balance)}</td><td class="n">{_e(money(balance))}</td></tr>'
+            f'{cells}<td class="n">{_e(money(net))}</td></tr>'
         )
     total = sum(report.ledger.values())
     return (
-        "<table><thead><tr><th>account</th><th>role</th><th>ledger units</th><th>currency</th></tr></thead>"
-        f'<tbody>{"".join(body)}</tbody><tfoot><tr><td>sum</td><td></td><td class="n">{total}</td>'
-        f'<td class="n">{_e(money(total))}</td></tr></tfoot></table>'
+        "<table><caption>balance may be withdrawn; debt is owed to the loop, receivable by it</caption>"
+        "<thead><tr><th>account</th><th>role</th><th>balance</th><th>debt</th><th>receivable</th><th>net</th></tr>"
+        f"</thead><tbody>{''.join(body)}</tbody><tfoot><tr><td>the loop holds</td><td></td>"
+        f'<td class="n">{_e(money(report.held))}</td><td></td><td></td><td class="n">{_e(money(total))}</td></tr>'
+        "</tfoot></table>"
     )

@@ -17,6 +17,8 @@ def print_report(report: LoopReport, console: Console) -> None:
         f"{len(report.intervals)} settled intervals (blocks {report.from_block}-{report.block}), "
         f"key {report.key.name.lower()}"
     )
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
     table = Table(
         "meter",
         "kind",
@@ -41,15 +43,18 @@ def print_report(report: LoopReport, console: Console) -> None:
     ledger = Table(
         "account",
         "role",
-        Column("balance", justify="right"),
-        title="ledger (currency units)",
+        *(Column(h, justify="right") for h in ("balance", "debt", "receivable", "net")),
+        title="ledger (currency units): balance may be withdrawn; debt is owed to the loop, receivable by it",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for account, balance in report.ledger.items():
-        ledger.add_row(account, escape(", ".join(report.roles(account))), money(balance))
+    for account, net in report.ledger.items():
+        a = report.accounts.get(account)
+        parts = (money(a.balance), money(-a.debt), money(a.receivable)) if a else ("", "", "")
+        ledger.add_row(account, escape(", ".join(report.roles(account))), *parts, money(net))
     console.print(ledger)
-    console.print(f"ledger sum (treasury included): {sum(report.ledger.values())}")
+    net = money(sum(report.ledger.values()))
+    console.print(f"the loop holds {money(report.held)} for its members; their net positions sum to {net}")
     console.print(f"self-consumption: {percent(report.self_consumption)} of local production was used in the loop")
     console.print(f"self-sufficiency: {percent(report.self_sufficiency)} of consumption came from the loop")
 

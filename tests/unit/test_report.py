@@ -9,7 +9,7 @@ import re
 from rich.console import Console
 
 from daisee.domain import AllocationKey, MeterKind
-from daisee.loop import MemberResult
+from daisee.loop import AccountBalance, MemberResult
 from daisee.report import LoopReport, Member, Tokens
 from daisee.report.csv import billing_csv, intervals_csv
 from daisee.report.html import SERIES, render_html
@@ -40,7 +40,15 @@ def _report() -> LoopReport:
         members=[Member(SUN, MeterKind.PRODUCER, ALICE, name=EVIL), Member(HOME, MeterKind.CONSUMER, BOB)],
         settlements=settlements,
         ledger={ALICE: 150_000, BOB: -150_000, PMO: 0},
-        tokens={ALICE: Tokens(3000, 0, 0), BOB: Tokens(0, 3000, 1500), PMO: Tokens()},
+        tokens={ALICE: Tokens(3000, 0, 0), BOB: Tokens(0, 3200, 1500), PMO: Tokens()},
+        accounts={
+            ALICE: AccountBalance(50_000, 0, 100_000),
+            BOB: AccountBalance(0, 100_000, 0),
+            PMO: AccountBalance(0, 0, 0),
+        },
+        carried={HOME: (200, 0)},  # a late reading's energy of earlier intervals: from the grid
+        notice_seconds=0,
+        held=50_000,
     )
 
 
@@ -68,12 +76,13 @@ def test_billing_csv_has_one_row_per_member() -> None:
     )
     assert (sun["revenue"], sun["balance"]) == ("150000", "150000")
     assert (home["consumed_wh"], home["allocated_wh"], home["grid_wh"], home["cost"], home["balance"]) == (
-        "3000",
+        "3200",
         "1500",
-        "1500",
+        "1700",
         "150000",
         "-150000",
     )
+    assert (home["debt"], home["receivable"], sun["debt"], sun["receivable"]) == ("100000", "0", "0", "100000")
 
 
 def test_interval_csv_has_one_row_per_interval_and_meter() -> None:
@@ -89,10 +98,13 @@ def test_terminal_shows_kwh_money_and_rates() -> None:
     print_report(_report(), console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     home_row = next(line for line in text.splitlines() if line.strip().startswith("0x02"))
-    assert home_row.split()[1:] == ["consumer", "0.00", "3.00", "1.50", "1.50", "0.00", "-0.15"]
+    assert home_row.split()[1:] == ["consumer", "0.00", "3.20", "1.50", "1.70", "0.00", "-0.15"]
     assert EVIL in text  # rich markup is escaped, not interpreted
     assert "+0.15" in text
-    assert "ledger sum (treasury included): 0" in text
+    bob_row = next(line for line in text.splitlines() if line.strip().startswith(BOB))
+    assert bob_row.split()[2:] == ["+0.00", "-0.10", "+0.00", "-0.15"]  # balance, debt, receivable, net
+    assert "the loop holds +0.05 for its members; their net positions sum to +0.00" in text
+    assert "warning: notice period is 0" in text
     assert "self-consumption: 50%" in text
     assert "self-sufficiency: 50%" in text
 
