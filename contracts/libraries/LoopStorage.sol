@@ -36,7 +36,8 @@ library LoopStorage {
         uint48 producedWh;
     }
 
-    /// @dev Read by settlement: who is paid, and the allocation coefficients. One slot.
+    /// @dev Read by settlement: who is paid, the allocation coefficients, and whether the meter was
+    /// removed (as its record's `activeFrom` says for readings). One slot.
     struct MeterSettings {
         address payout;
         uint16 share;
@@ -44,6 +45,7 @@ library LoopStorage {
         uint16 nextShare;
         uint16 nextWeight;
         uint16 nextEpoch;
+        bool removed;
     }
 
     /// @dev The energy of an older unsettled interval, kept when a meter reports ahead of settlement.

@@ -83,9 +83,10 @@ library Settlement {
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
         bytes32 meterId = list[cursor.position];
         (uint256 consumed, uint256 produced, bool nothingAfter) = _energyOf(s, meterId, c.interval);
-        if (cursor.phase == 0 && consumed != 0) _settleConsumption(s, l, energy, c, meterId, consumed);
-        if (cursor.phase == 1 && produced != 0) _settleProduction(s, l, energy, c, meterId, produced);
-        if (nothingAfter && s.records[meterId].activeFrom == LoopStorage.REMOVED) {
+        LoopStorage.MeterSettings memory settings = s.settings[meterId];
+        if (cursor.phase == 0 && consumed != 0) _settleConsumption(l, energy, c, meterId, settings, consumed);
+        if (cursor.phase == 1 && produced != 0) _settleProduction(l, energy, c, meterId, settings.payout, produced);
+        if (nothingAfter && settings.removed) {
             list[cursor.position] = list[list.length - 1];
             list.pop();
         } else {
@@ -94,14 +95,13 @@ library Settlement {
     }
 
     function _settleConsumption(
-        LoopStorage.Layout storage s,
         Ledger.Layout storage l,
         mapping(address => EnergyRecords.Balances) storage energy,
         Context memory c,
         bytes32 meterId,
+        LoopStorage.MeterSettings memory settings,
         uint256 consumed
     ) private {
-        LoopStorage.MeterSettings memory settings = s.settings[meterId];
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
         uint256 allocated;
         if (c.terms.key == IEnergyLoop.AllocationKey.Prorata) {
@@ -126,14 +126,13 @@ library Settlement {
     }
 
     function _settleProduction(
-        LoopStorage.Layout storage s,
         Ledger.Layout storage l,
         mapping(address => EnergyRecords.Balances) storage energy,
         Context memory c,
         bytes32 meterId,
+        address payout,
         uint256 produced
     ) private {
-        address payout = s.settings[meterId].payout;
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
         uint256 sold =
             Allocation.cumulativeShare(cursor.cumulativeProducedWh, produced, cursor.allocatedWh, c.totals.producedWh);

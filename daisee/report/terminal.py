@@ -48,13 +48,13 @@ def print_report(report: LoopReport, console: Console) -> None:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for account, net in report.ledger.items():
+    for account, position in report.ledger.items():
         a = report.accounts.get(account)
         parts = (money(a.balance), money(-a.debt), money(a.receivable)) if a else ("", "", "")
-        ledger.add_row(account, escape(", ".join(report.roles(account))), *parts, money(net))
+        ledger.add_row(account, escape(", ".join(report.roles(account))), *parts, money(position))
     console.print(ledger)
-    net = money(sum(report.ledger.values()))
-    console.print(f"the loop holds {money(report.held)} for its members; their net positions sum to {net}")
+    total = money(sum(report.ledger.values()))
+    console.print(f"the loop holds {money(report.held)} for its members; their net positions sum to {total}")
     console.print(f"self-consumption: {percent(report.self_consumption)} of local production was used in the loop")
     console.print(f"self-sufficiency: {percent(report.self_sufficiency)} of consumption came from the loop")
 
