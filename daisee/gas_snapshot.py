@@ -24,7 +24,7 @@ from daisee.chain.deploy import LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind
 from daisee.loop import Loop, MeterSpec
-from daisee.readings import Reading
+from daisee.readings import Reading, SignedReading
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "gas-snapshot.json"
 GENESIS = 2_000_000_000  # a fixed calendar: constructor arguments and signatures are the same every run
@@ -63,13 +63,12 @@ def measure() -> dict[str, int]:
     record("deposit", pmo.transact(loop.contract.functions.deposit(10**6), "depositing"))
     record("withdraw", pmo.transact(loop.contract.functions.withdraw(10**5), "withdrawing"))
 
-    def readings(t: int, meters: range) -> list:  # type: ignore[type-arg]
-        return [
-            Reading(ids[i], t, _ENERGY[kinds[i]][0] * (t + 1), _ENERGY[kinds[i]][1] * (t + 1)).sign(
-                keys[i], loop.domain
-            )
-            for i in meters
-        ]
+    def readings(t: int, meters: range) -> list[SignedReading]:
+        def at(i: int) -> Reading:
+            imports, exports = _ENERGY[kinds[i]]
+            return Reading(ids[i], t, imports * (t + 1), exports * (t + 1))
+
+        return [at(i).sign(keys[i], loop.domain) for i in meters]
 
     for t in range(3):  # interval 0 takes fresh slots; 1 and 2 are the steady state
         advance_to(chain, GENESIS + (t + 1) * INTERVAL)
