@@ -22,8 +22,10 @@ def advance_to(chain: Chain, timestamp: int) -> None:
         raise DaiseeError(f"{chain.label} keeps real time: only a development chain's clock can be moved")
     w3 = chain.w3
     if chain.kind == "embedded":
+        tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
         if timestamp > chain_time(chain):
-            w3.provider.ethereum_tester.time_travel(timestamp)  # type: ignore[attr-defined]
+            tester.time_travel(timestamp)  # mines a block just before `timestamp`
+            tester.mine_blocks()  # and one at it, so the latest block tells the time
         return
     latest = chain_time(chain)
     if timestamp > latest:
