@@ -33,6 +33,7 @@ from daisee.chain.reverts import describe_revert
 from daisee.errors import DaiseeError
 
 GAS_MARGIN = 1.2
+REPLACED_GRACE_SECONDS = 5.0  # how long a used nonce is given to show our receipt before it is said to be another's
 Call = ContractFunction | ContractConstructor
 _UNDERPRICED = ("underpriced", "less than block base fee", "fee cap less than", "max fee per gas less than")
 _NONCE_USED = ("nonce too low", "invalid transaction nonce", "already known", "known transaction")
@@ -230,28 +231,21 @@ class Sender:
             except TransactionNotFound:
                 continue
         if int(w3.eth.get_transaction_count(self.address, "latest")) > pending.nonce:
-            for tx_hash in pending.hashes:  # mined between the two looks?
-                try:
-                    return w3.eth.get_transaction_receipt(tx_hash)
-                except TransactionNotFound:
-                    continue
-            if self._known_mined(pending):
-                return None  # a node may count a mined transaction before it serves its receipt
+            # The nonce is used. A node may count a mined transaction before it serves its receipt (anvil
+            # does, under load), so ours is looked for a while before the nonce is said to be another's.
+            deadline = time.monotonic() + REPLACED_GRACE_SECONDS
+            while time.monotonic() < deadline:
+                for tx_hash in pending.hashes:
+                    try:
+                        return w3.eth.get_transaction_receipt(tx_hash)
+                    except TransactionNotFound:
+                        continue
+                time.sleep(0.1)
             raise DaiseeError(
                 f"{pending.what}: transaction {pending.hash} was replaced by another transaction of "
                 f"{self.address} with nonce {pending.nonce}: check what that one did before trying again"
             )
         return None
-
-    def _known_mined(self, pending: Pending) -> bool:
-        """Whether the node knows one of our hashes as mined (its receipt may follow)."""
-        for tx_hash in pending.hashes:
-            try:
-                if self.chain.w3.eth.get_transaction(tx_hash).get("blockNumber") is not None:
-                    return True
-            except TransactionNotFound:
-                continue
-        return False
 
     def _confirmed(self, receipt: TxReceipt) -> bool:
         """True once the policy's number of blocks sit on top of `receipt`'s, which is still in the chain."""
