@@ -45,7 +45,8 @@ library Settlement {
         c.pool = c.terms.key == IEnergyLoop.AllocationKey.Prorata
             ? Math.min(c.totals.producedWh, c.totals.consumedWh)
             : c.totals.producedWh;
-        bool anyone = c.totals.reported != 0;
+        // a removed meter's reading no longer counts as reported, but its energy still settles
+        bool anyone = c.totals.reported != 0 || c.totals.consumedWh != 0 || c.totals.producedWh != 0;
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
         uint256 steps;
         while (true) {

@@ -495,7 +495,9 @@ class LoopModel:
         if interval > self.finalized_through:
             raise ModelRevert("IntervalNotFinalized", interval)
         terms = self.terms_at(interval)
-        anyone = self.totals(interval).reported != 0
+        totals = self.totals(interval)
+        # a removed meter's reading no longer counts as reported, but its energy still settles
+        anyone = totals.reported != 0 or totals.consumed != 0 or totals.produced != 0
         consuming = self._visit(self._consuming, interval, anyone)
         producing = self._visit(self._producing, interval, anyone)
         consumers = [
