@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from web3.contract import Contract
 
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain
+from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind
 from daisee.errors import DaiseeError
+from daisee.loop import AccountBalance, MeterSpec
 from tests.contract.conftest import SignedLoop, make_signed_loop
 
 
@@ -30,6 +33,7 @@ def test_members_deposit_and_withdraw_the_settlement_token(signed_loop: SignedLo
     member.transact(loop.contract.functions.withdraw(1_000_000), "withdrawing")
 
     assert loop.ledger_balance(member.address) == 2_000_000
+    assert loop.account(member.address) == AccountBalance(2_000_000, 0, 0)
     assert f.balanceOf(member.address).call() == 3_000_000
     assert f.balanceOf(signed_loop.loop.address).call() == 2_000_000
     expected = f"InsufficientBalance(account={member.address}, balance=2000000, needed=2000001)"
@@ -40,15 +44,26 @@ def test_members_deposit_and_withdraw_the_settlement_token(signed_loop: SignedLo
 
 
 def test_a_credits_only_loop_takes_no_deposits(any_chain: Chain) -> None:
-    loop = make_signed_loop(any_chain, grace_seconds=0, token=None)
+    loop = make_signed_loop(any_chain, grace_seconds=60, token=None)
     with pytest.raises(DaiseeError, match=re.escape("NoSettlementToken()")):
         loop.pmo.transact(loop.loop.contract.functions.deposit(1), "depositing")
+    with pytest.raises(DaiseeError, match=re.escape("NoSettlementToken()")):
+        loop.pmo.transact(loop.loop.contract.functions.withdraw(1), "withdrawing")
+    # its receivables are credits: nothing is ever repaid into them, so none waits in the queue
+    producer, consumer, _ = loop.households
+    loop.loop.submit([loop.sign(producer, 0, 0, 500), loop.sign(consumer, 0, 300, 0)])
+    loop.grace_over(0)
+    loop.loop.finalize(0)
+    loop.loop.settle()
+    assert loop.account(consumer) == AccountBalance(0, 30_000, 0)
+    assert loop.account(producer) == AccountBalance(0, 0, 30_000)
+    assert loop.loop.receivables_queue() == (0, 0)
 
 
 def test_reentrant_withdraw_is_refused_and_changes_nothing(any_chain: Chain) -> None:
     from daisee.chain.deploy import LoopParameters, deploy_loop
 
-    pmo = make_signed_loop(any_chain, grace_seconds=0, token=None).pmo
+    pmo = Sender.dev(any_chain, 0)
     attacker_address, _ = pmo.deploy("ReentrantToken")
     attacker = any_chain.w3.eth.contract(address=attacker_address, abi=load_artifact("ReentrantToken")["abi"])
     loop = deploy_loop(pmo, LoopParameters(token=attacker_address))
@@ -72,6 +87,8 @@ def test_reentrant_withdraw_is_refused_and_changes_nothing(any_chain: Chain) -> 
         "addMeters",
         "removeMeter",
         "rotateSigner",
+        "repairMeter",
+        "cancelMeterChange",
         "scheduleTerms",
         "setCoefficients",
         "pauseReadings",
@@ -83,10 +100,12 @@ def test_only_the_pmo_has_admin_powers(signed_loop: SignedLoop, admin_call: str)
     meter = signed_loop.households[0].meter_id
     calls = {
         "addMeters": f.addMeters(
-            [(b"\x07" * 32, signed_loop.outsider.address, signed_loop.outsider.address, 0, 0, 1, 0, 0)]
+            [(b"\x07" * 32, signed_loop.outsider.address, signed_loop.outsider.address, 0, 12_000, 0, 0, 1, 0, 0)]
         ),
         "removeMeter": f.removeMeter(meter),
         "rotateSigner": f.rotateSigner(meter, signed_loop.outsider.address),
+        "repairMeter": f.repairMeter(meter, signed_loop.outsider.address, 0, 0),
+        "cancelMeterChange": f.cancelMeterChange(meter),
         "scheduleTerms": f.scheduleTerms(1, 1, 10_000),
         "setCoefficients": f.setCoefficients([meter], [0], [0]),
         "pauseReadings": f.pauseReadings(),
@@ -100,13 +119,13 @@ def test_only_the_pmo_has_admin_powers(signed_loop: SignedLoop, admin_call: str)
 
 def test_static_shares_never_exceed_the_whole(signed_loop: SignedLoop) -> None:
     extra = b"\x08" * 32
-    spec = (extra, signed_loop.outsider.address, signed_loop.outsider.address, int(MeterKind.CONSUMER), 1_001, 1, 0, 0)
+    spec = MeterSpec(extra, signed_loop.outsider.address, signed_loop.outsider.address, MeterKind.CONSUMER, 1_001)
     with pytest.raises(DaiseeError, match=re.escape("SharesExceedTotal(total=10001)")):
-        signed_loop.pmo.transact(signed_loop.loop.contract.functions.addMeters([spec]), "adding a meter")
+        signed_loop.loop.add_meters([spec])
     with pytest.raises(DaiseeError, match=re.escape("InvalidShare(share=10001)")):
-        signed_loop.pmo.transact(
-            signed_loop.loop.contract.functions.addMeters([(*spec[:4], 10_001, 1, 0, 0)]), "adding a meter"
-        )
+        signed_loop.loop.add_meters([replace(spec, share=10_001)])
+    signed_loop.loop.add_meters([replace(spec, share=1_000)])  # exactly the whole
+    assert signed_loop.loop.meter(extra).share == 1_000
 
 
 def test_coefficients_change_only_with_scheduled_terms(signed_loop: SignedLoop) -> None:

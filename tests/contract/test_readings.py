@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from daisee.domain import RejectReason
+from daisee.domain import MeterKind, RejectReason
 from daisee.errors import DaiseeError
 from daisee.readings import LoopDomain, Reading, SignedReading
 from tests.contract.conftest import SignedLoop
@@ -18,13 +18,32 @@ def _only_rejection(result, reason: RejectReason) -> None:  # type: ignore[no-un
 
 def test_accepts_a_signed_reading_and_records_its_deltas(signed_loop: SignedLoop) -> None:
     consumer = signed_loop.households[1]
-    result = signed_loop.loop.submit([signed_loop.sign(consumer, 1, 1_500, 0)])
+    result = signed_loop.loop.submit([signed_loop.sign(consumer, 0, 1_500, 0)])
 
-    assert result.accepted == [(consumer.meter_id, 1)]
+    assert result.accepted == [(consumer.meter_id, 0)]
     assert result.rejected == []
-    assert signed_loop.counter(consumer) == (2, 1_500, 0)
-    totals = signed_loop.loop.contract.functions.intervalTotals(1).call()
-    assert totals[:4] == (1, 1, 1_500, 0)
+    assert signed_loop.counter(consumer) == (1, 1_500, 0)
+    totals = signed_loop.loop.contract.functions.intervalTotals(0).call()
+    assert totals[:4] == (0, 1, 1_500, 0)
+    assert signed_loop.loop.tokens(consumer.payout) == (0, 0, 0)  # minted when the interval settles
+
+
+def test_a_reading_covering_several_intervals_shares_only_its_last_intervals_part(signed_loop: SignedLoop) -> None:
+    consumer, prosumer = signed_loop.households[1:]
+    # the consumer's first reading comes for interval 1: it covers intervals 0 and 1
+    result = signed_loop.loop.submit([signed_loop.sign(consumer, 1, 1_001, 0), signed_loop.sign(prosumer, 1, 0, 201)])
+
+    assert len(result.accepted) == 2
+    carried = [dict(e["args"]) for e in signed_loop.loop.events("EnergyCarried", result.receipt)]
+    assert carried == [
+        {"meterId": consumer.meter_id, "interval": 1, "fromInterval": 0, "consumedWh": 501, "producedWh": 0},
+        {"meterId": prosumer.meter_id, "interval": 1, "fromInterval": 0, "consumedWh": 0, "producedWh": 101},
+    ]
+    assert signed_loop.loop.contract.functions.intervalTotals(1).call()[:4] == (1, 2, 500, 100)
+    # the earlier interval's part came from and went to the grid: tokens at once, nothing self-consumed
+    assert signed_loop.loop.tokens(consumer.payout) == (0, 501, 0)
+    assert signed_loop.loop.tokens(prosumer.payout) == (101, 0, 0)
+    assert signed_loop.counter(consumer) == (2, 1_001, 0)
 
 
 def test_a_bad_reading_does_not_spoil_its_batch(signed_loop: SignedLoop) -> None:
@@ -95,7 +114,7 @@ def test_rejects_the_same_reading_twice_in_one_batch(signed_loop: SignedLoop) ->
 
     assert result.accepted == [(consumer.meter_id, 1)]
     assert result.rejected == [(consumer.meter_id, 1, RejectReason.STALE_INTERVAL)]
-    assert signed_loop.loop.contract.functions.intervalTotals(1).call()[:4] == (1, 1, 300, 0)
+    assert signed_loop.loop.contract.functions.intervalTotals(1).call()[:4] == (1, 1, 150, 0)  # 300 over 2 intervals
 
 
 def test_rejects_an_earlier_interval_than_the_last(signed_loop: SignedLoop) -> None:
@@ -111,12 +130,38 @@ def test_rejects_a_decreasing_index(signed_loop: SignedLoop) -> None:
     assert signed_loop.counter(prosumer) == (1, 500, 500)
 
 
-def test_rejects_an_index_jump_beyond_what_a_meter_can_measure(signed_loop: SignedLoop) -> None:
+def test_rejects_energy_beyond_what_the_meter_can_carry(signed_loop: SignedLoop) -> None:
+    consumer, prosumer = signed_loop.households[1:]
+    # 12 kVA for 900 s: 3000 Wh at most; 9 kWc: 2250 Wh
+    for imported, exported, who in ((2**64 - 1, 0, consumer), (3_001, 0, consumer), (0, 2_251, prosumer)):
+        _only_rejection(
+            signed_loop.loop.submit([signed_loop.sign(who, 0, imported, exported)]), RejectReason.ABOVE_METER_LIMIT
+        )
+    assert signed_loop.counter(consumer) == (0, 0, 0)
+    at_limit = signed_loop.loop.submit(
+        [signed_loop.sign(consumer, 0, 3_000, 0), signed_loop.sign(prosumer, 0, 3_000, 2_250)]
+    )
+    assert at_limit.accepted == [(consumer.meter_id, 0), (prosumer.meter_id, 0)]
+
+
+def test_the_limit_counts_the_time_since_the_last_accepted_reading(signed_loop: SignedLoop) -> None:
     consumer = signed_loop.households[1]
-    result = signed_loop.loop.submit([signed_loop.sign(consumer, 0, 2**64 - 1, 0)])
-    _only_rejection(result, RejectReason.INDEX_OVERFLOW)
-    accepted = signed_loop.loop.submit([signed_loop.sign(consumer, 0, 2**48 - 1, 0)])
-    assert accepted.accepted == [(consumer.meter_id, 0)]
+    # the first reading comes for interval 1: since the admission, intervals 0 and 1 allow 6000 Wh
+    _only_rejection(signed_loop.loop.submit([signed_loop.sign(consumer, 1, 6_001, 0)]), RejectReason.ABOVE_METER_LIMIT)
+    assert signed_loop.loop.submit([signed_loop.sign(consumer, 1, 6_000, 0)]).accepted == [(consumer.meter_id, 1)]
+    assert signed_loop.loop.contract.functions.intervalTotals(1).call()[:4] == (1, 1, 3_000, 0)
+
+
+def test_rejects_a_flow_the_meter_cannot_have(signed_loop: SignedLoop) -> None:
+    producer, consumer, _ = signed_loop.households
+    batch = [signed_loop.sign(consumer, 0, 10, 1), signed_loop.sign(producer, 0, 1, 10)]
+    result = signed_loop.loop.submit(batch)
+    assert result.accepted == []
+    assert result.rejected == [
+        (consumer.meter_id, 0, RejectReason.FLOW_NOT_ALLOWED),
+        (producer.meter_id, 0, RejectReason.FLOW_NOT_ALLOWED),
+    ]
+    assert [signed_loop.counter(h) for h in (producer, consumer)] == [(0, 0, 0), (0, 0, 0)]
 
 
 def test_rejects_an_interval_that_has_not_ended(signed_loop: SignedLoop) -> None:
@@ -127,11 +172,11 @@ def test_rejects_an_interval_that_has_not_ended(signed_loop: SignedLoop) -> None
 
 def test_rejects_a_finalized_interval_and_carries_its_energy_forward(signed_loop: SignedLoop) -> None:
     producer, consumer, prosumer = signed_loop.households
-    signed_loop.loop.submit([signed_loop.sign(h, 0, 10, 10) for h in (producer, prosumer)])
+    signed_loop.loop.submit([signed_loop.sign(producer, 0, 0, 10), signed_loop.sign(prosumer, 0, 10, 10)])
     signed_loop.loop.submit([signed_loop.sign(consumer, 0, 100, 0)])
     signed_loop.loop.finalize(0)
 
-    late = signed_loop.sign(producer, 0, 20, 20)
+    late = signed_loop.sign(producer, 0, 0, 20)
     _only_rejection(signed_loop.loop.submit([late]), RejectReason.STALE_INTERVAL)
     signed_loop.loop.settle()
     result = signed_loop.loop.submit([signed_loop.sign(consumer, 1, 250, 0)])
@@ -142,7 +187,7 @@ def test_rejects_a_finalized_interval_and_carries_its_energy_forward(signed_loop
 def test_rejects_an_unreported_finalized_interval(any_chain) -> None:  # type: ignore[no-untyped-def]
     from tests.contract.conftest import make_signed_loop
 
-    loop = make_signed_loop(any_chain, grace_seconds=0)
+    loop = make_signed_loop(any_chain, grace_seconds=60)
     consumer = loop.households[1]
     loop.loop.finalize(0)
     _only_rejection(loop.loop.submit([loop.sign(consumer, 0, 100, 0)]), RejectReason.INTERVAL_FINALIZED)
@@ -165,7 +210,22 @@ def test_rejects_a_removed_meter(signed_loop: SignedLoop) -> None:
     consumer = signed_loop.households[1]
     signed_loop.loop.remove_meter(consumer.meter_id)
     _only_rejection(signed_loop.loop.submit([signed_loop.sign(consumer, 0, 100, 0)]), RejectReason.METER_INACTIVE)
+    producer, _, prosumer = signed_loop.households
+    signed_loop.loop.submit([signed_loop.sign(producer, 0, 0, 10), signed_loop.sign(prosumer, 0, 10, 0)])
+    signed_loop.loop.finalize(0)  # the two remaining meters are enough, within the day of grace
     assert signed_loop.loop.contract.functions.activeMeterCount().call() == 2
+
+
+def test_rejects_a_reading_before_the_meter_was_admitted(signed_loop: SignedLoop) -> None:
+    late_joiner = Account.create()
+    meter_id = b"\x42" * 32
+    signed_loop.loop.add_meter(meter_id, late_joiner.address, signed_loop.outsider.address, MeterKind.CONSUMER)
+    admitted = signed_loop.loop.current_interval()
+    assert admitted == 4
+    assert (signed_loop.loop.meter(meter_id).active_from, signed_loop.loop.meter(meter_id).next_interval) == (4, 4)
+
+    reading = Reading(meter_id, 1, 10, 0).sign(late_joiner.key, signed_loop.loop.domain)
+    _only_rejection(signed_loop.loop.submit([reading]), RejectReason.NOT_YET_ACTIVE)
 
 
 def test_rotated_out_signer_is_rejected_and_the_new_one_accepted(signed_loop: SignedLoop) -> None:
@@ -173,8 +233,14 @@ def test_rotated_out_signer_is_rejected_and_the_new_one_accepted(signed_loop: Si
     new_key = Account.create()
     receipt = signed_loop.loop.rotate_signer(consumer.meter_id, new_key.address)
 
-    [event] = signed_loop.loop.events("SignerRotated", receipt)
-    assert (event["args"]["previousSigner"], event["args"]["newSigner"]) == (consumer.key.address, new_key.address)
+    [scheduled] = signed_loop.loop.events("MeterChangeScheduled", receipt)
+    assert (scheduled["args"]["newSigner"], scheduled["args"]["reset"]) == (new_key.address, False)
+    [event] = signed_loop.loop.events("MeterChanged", receipt)  # no notice on this loop: at once
+    assert (event["args"]["previousSigner"], event["args"]["newSigner"], event["args"]["confirmed"]) == (
+        consumer.key.address,
+        new_key.address,
+        False,
+    )
     _only_rejection(signed_loop.loop.submit([signed_loop.sign(consumer, 0, 100, 0)]), RejectReason.BAD_SIGNATURE)
     fresh = Reading(consumer.meter_id, 0, 100, 0).sign(new_key.key, signed_loop.loop.domain)
     assert signed_loop.loop.submit([fresh]).accepted == [(consumer.meter_id, 0)]

@@ -8,10 +8,11 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from daisee.chain.deploy import LoopParameters, deploy_loop
-from daisee.domain import AllocationKey, MeterKind
+from daisee.domain import MAX_LIMIT_W, AllocationKey, MeterKind
 from daisee.errors import DaiseeError
-from daisee.loop import Loop
+from daisee.loop import Loop, MeterSpec
 from tests.contract.conftest import LoopUnderTest
+from tests.contract.timetravel import travel_to
 
 METER_A = keccak(text="house-a")
 METER_B = keccak(text="house-b")
@@ -31,6 +32,11 @@ def test_deployment_records_calendar_key_price_and_pmo(loop_env: LoopUnderTest) 
     assert config.price_per_wh == 120
     assert config.genesis == loop_env.genesis
     assert config.genesis % 900 == 0
+    # a development loop's defaults: a third of an interval to land late readings, no notice, the cap twice the price
+    assert (config.grace_seconds, config.notice_seconds, config.price_cap_per_wh) == (300, 0, 240)
+    assert config.unprotected() == [
+        "notice period is 0: the PMO's new meters, key changes and terms take effect at once"
+    ]
 
 
 def test_pmo_admits_a_meter_and_it_reads_back(loop_env: LoopUnderTest) -> None:
@@ -42,10 +48,51 @@ def test_pmo_admits_a_meter_and_it_reads_back(loop_env: LoopUnderTest) -> None:
     assert meter.payout == WALLET
     assert meter.kind is MeterKind.PROSUMER
     assert meter.active
+    assert (meter.import_limit_w, meter.export_limit_w) == (12_000, 9_000)  # a household's defaults
+    current = loop_env.loop.current_interval()
+    assert (meter.active_from, meter.next_interval) == (current, current)  # no notice: it reports from now
     [event] = _logs(loop_env, "MeterAdded", receipt)
     assert event.args.meterId == METER_A
     assert event.args.signer == GATEWAY
     assert event.args.kind == MeterKind.PROSUMER
+    assert (event.args.importLimitW, event.args.exportLimitW, event.args.activeFrom) == (12_000, 9_000, current)
+
+
+def test_a_meters_kind_follows_from_its_limits(loop_env: LoopUnderTest) -> None:
+    specs = [
+        MeterSpec(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER, import_limit_w=6_000),
+        MeterSpec(METER_B, GATEWAY, WALLET, MeterKind.PRODUCER, export_limit_w=MAX_LIMIT_W),
+        MeterSpec(keccak(text="house-c"), GATEWAY, WALLET, MeterKind.PROSUMER, import_limit_w=1, export_limit_w=2),
+    ]
+    loop_env.loop.add_meters(specs)
+    assert [(m.kind, m.import_limit_w, m.export_limit_w) for m in loop_env.loop.meters()] == [
+        (MeterKind.CONSUMER, 6_000, 0),
+        (MeterKind.PRODUCER, 0, MAX_LIMIT_W),
+        (MeterKind.PROSUMER, 1, 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "import_limit", "export_limit"),
+    [
+        (MeterKind.CONSUMER, 12_000, 1),
+        (MeterKind.CONSUMER, 0, 0),
+        (MeterKind.PRODUCER, 1, 9_000),
+        (MeterKind.PRODUCER, 0, 0),
+        (MeterKind.PROSUMER, 0, 9_000),
+        (MeterKind.PROSUMER, 12_000, 0),
+    ],
+    ids=["exporting-consumer", "consumer-without-import", "importing-producer", "producer-without-export",
+         "prosumer-without-import", "prosumer-without-export"],
+)  # fmt: skip
+def test_rejects_limits_that_do_not_fit_the_kind(
+    loop_env: LoopUnderTest, kind: MeterKind, import_limit: int, export_limit: int
+) -> None:
+    spec = MeterSpec(METER_A, GATEWAY, WALLET, kind, import_limit_w=import_limit, export_limit_w=export_limit)
+    expected = f"InvalidMeterLimits(kind={int(kind)}, importLimitW={import_limit}, exportLimitW={export_limit})"
+    with pytest.raises(DaiseeError, match=re.escape(expected)):
+        loop_env.loop.add_meters([spec])
+    assert loop_env.loop.meters(include_removed=True) == []
 
 
 def test_removed_meter_stays_listed_as_inactive(loop_env: LoopUnderTest) -> None:
@@ -59,8 +106,12 @@ def test_removed_meter_stays_listed_as_inactive(loop_env: LoopUnderTest) -> None
         (METER_A, False),
         (METER_B, True),
     ]
-    assert loop_env.loop.contract.functions.activeMeterCount().call() == 1
     assert [e.args.meterId for e in _logs(loop_env, "MeterRemoved", receipt)] == [METER_A]
+    # the removed meter no longer counts: interval 0 waits for one meter only
+    travel_to(loop_env.chain, loop_env.genesis + 901)
+    expected = f"IntervalStillOpen(interval=0, reported=0, activeMeters=1, graceEnd={loop_env.genesis + 900 + 300})"
+    with pytest.raises(DaiseeError, match=re.escape(expected)):
+        loop_env.loop.finalize(0)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +195,7 @@ def test_interval_before_genesis_reverts_with_the_times(loop_env: LoopUnderTest)
 @pytest.mark.parametrize("seconds", [59, 86_401])
 def test_rejects_interval_length_out_of_range(loop_env: LoopUnderTest, seconds: int) -> None:
     with pytest.raises(DaiseeError, match=f"InvalidIntervalLength\\(intervalSeconds={seconds}\\)"):
-        deploy_loop(loop_env.pmo, LoopParameters(interval_seconds=seconds, grace_seconds=0, token=None))
+        deploy_loop(loop_env.pmo, LoopParameters(interval_seconds=seconds, grace_seconds=60, token=None))
 
 
 def test_meter_list_is_in_registration_order(loop_env: LoopUnderTest) -> None:
