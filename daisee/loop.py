@@ -17,12 +17,14 @@ from daisee.chain.deploy import LOOP_CONTRACT
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind, RejectReason
 from daisee.errors import DaiseeError
+from daisee.model.state import Terms
 from daisee.readings import LoopDomain, SignedReading
 
 REGISTRATION_BATCH = 50  # meters admitted per transaction
 READING_BATCH = 100  # signed readings per transaction
 SETTLEMENT_STEPS = 200  # meter-sides settled per transaction
 RECEIVABLE_CLAIMS = 50  # receivables paid per transaction
+MAX_INTERVAL = 2**32 - 1  # intervals are uint32 on-chain
 
 
 DEFAULT_IMPORT_LIMIT_W = 12_000  # a household's subscription when none is given: 12 kVA
@@ -157,6 +159,15 @@ class LoopConfig:
     price_cap_per_wh: int
     key: AllocationKey
     price_per_wh: int
+
+    def first_noticed_interval(self, now: int) -> int:
+        """The first interval a change announced at `now` may take effect from (the contract's rule)."""
+        notice_end, first = now + self.notice_seconds, 0
+        if notice_end > self.genesis:
+            first = -(-(notice_end - self.genesis) // self.interval_seconds)
+        if now >= self.genesis:
+            first = max(first, (now - self.genesis) // self.interval_seconds + 1)
+        return first
 
     def unprotected(self) -> list[str]:
         """The protections this loop's configuration leaves at zero, in words (empty on a safe loop)."""
@@ -300,6 +311,11 @@ class Loop:
         """Take the PMO role offered to the sender."""
         return self.sender.transact(self.contract.functions.acceptOwnership(), "accepting the PMO role")
 
+    def pmo(self) -> ChecksumAddress:
+        """The loop's organiser (the contract's owner)."""
+        owner: ChecksumAddress = self.contract.functions.owner().call()
+        return owner
+
     def pending_pmo(self) -> ChecksumAddress | None:
         pending: ChecksumAddress = self.contract.functions.pendingOwner().call()
         return None if int(pending, 16) == 0 else pending
@@ -311,6 +327,17 @@ class Loop:
         """Set key and price for intervals from `from_interval` on (PMO only)."""
         call = self.contract.functions.scheduleTerms(int(key), price_per_wh, from_interval)
         return self.sender.transact(call, f"scheduling terms from interval {from_interval}")
+
+    def terms_at(self, interval: int) -> Terms:
+        """The terms that settle `interval` (as scheduled so far)."""
+        key, price, from_interval, epoch = self.contract.functions.termsAt(interval).call()
+        return Terms(AllocationKey(key), int(price), int(from_interval), int(epoch))
+
+    def scheduled_terms(self) -> Terms | None:
+        """The terms scheduled after those that settle the next interval to settle, if any."""
+        settling = self.terms_at(self.next_to_settle())
+        last = self.terms_at(MAX_INTERVAL)
+        return None if last.epoch == settling.epoch else last
 
     def set_coefficients(self, coefficients: dict[bytes, tuple[int, int]]) -> TxReceipt:
         """Set meters' (share, weight) for the scheduled terms (PMO only)."""
@@ -466,8 +493,10 @@ class Loop:
             if account is None
             else f.depositFor(self.sender.chain.w3.to_checksum_address(account), amount)
         )
-        approve = token.functions.approve(self.address, amount)
-        return self.sender.transact_all([(approve, "approving the deposit"), (call, f"depositing {amount} units")])[-1]
+        # One after the other: the deposit's gas estimate needs the approval mined (a chain that mines on
+        # sending hides this; one with block times does not).
+        self.sender.transact(token.functions.approve(self.address, amount), "approving the deposit")
+        return self.sender.transact(call, f"depositing {amount} units")
 
     def withdraw(self, amount: int) -> TxReceipt:
         """Take `amount` of the sender's balance out in settlement tokens."""
