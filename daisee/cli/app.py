@@ -54,11 +54,15 @@ def _register() -> None:
         demo,
         deploy,
         keeper,
+        ledger,
         member,
         meter,
         oracle,
+        pmo,
+        readings,
         relay,
         report,
+        terms,
         tutorial,
     )
 
@@ -70,11 +74,15 @@ def _register() -> None:
         demo.demo,
         deploy.deploy,
         keeper.keeper,
+        ledger.ledger,
         member.member,
         meter.meter,
         oracle.oracle,
+        pmo.pmo,
+        readings.readings,
         relay.relay,
         report.report,
+        terms.terms,
         tutorial.tutorial,
     ):
         cli.add_command(command)

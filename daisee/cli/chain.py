@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import click
@@ -40,19 +42,31 @@ def start(kind: str, host: str, port: int, block_time: float | None, chain_id: i
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         with node:
-            info: Chain = connect(node.url)
-            console.print(f"{kind} listening on [bold]{node.url}[/], chain id {info.chain_id}")
-            console.print("development accounts (publicly known keys, for local use only):")
-            for address in info.dev_accounts()[:3]:
-                console.print(f"  {address}")
-            target = kind if port == 8545 and host == LOOPBACK else node.url
-            console.print(f"use it with [bold]--chain {target}[/]; Ctrl-C stops it")
+            with _signals_held(signal.SIGINT, *previous):
+                info: Chain = connect(node.url)
+                console.print(f"{kind} listening on [bold]{node.url}[/], chain id {info.chain_id}")
+                console.print("development accounts (publicly known keys, for local use only):")
+                for address in info.dev_accounts()[:3]:
+                    console.print(f"  {address}")
+                target = kind if port == 8545 and host == LOOPBACK else node.url
+                console.print(f"use it with [bold]--chain {target}[/]; Ctrl-C stops it")
             node.wait()
     except KeyboardInterrupt:  # `with node` has stopped the node
         console.print(f"stopped {kind}")
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def _signals_held(*signums: int) -> Iterator[None]:
+    """Signals wait until the block is done: a Ctrl-C that lands while a line is flushed would print it twice."""
+    held = set(signums)
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 @chain.command("networks")

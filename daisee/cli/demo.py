@@ -77,7 +77,7 @@ def demo(
 
 def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:
     """The run as JSON, every number read back from the chain."""
-    treasury = loop.config().treasury
+    treasury, token = loop.config().treasury, loop.settlement_token()
     return {
         "chain_id": run.deployment.chain_id,
         "loop": run.deployment.address,
@@ -102,6 +102,9 @@ def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:
         ],
         "ledger": {h.name: loop.ledger_balance(h.payout) for h in run.households}
         | {"treasury": loop.ledger_balance(treasury)},
+        "accounts": {h.name: loop.account(h.payout).as_json() for h in run.households}
+        | {"treasury": loop.account(treasury).as_json()},
+        "held": int(token.functions.balanceOf(loop.address).call()) if token else 0,
         "tokens": {
             h.name: dict(zip(("produced", "consumed", "self_consumed"), loop.tokens(h.payout), strict=True))
             for h in run.households
@@ -126,7 +129,7 @@ def _print_summary(run: DemoRun, summary: dict[str, Any]) -> None:
         "made",
         "sold",
         "export",
-        "€",
+        "net €",
         title="kWh: used = local (from the loop) + grid; made = sold (in the loop) + export",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -159,7 +162,11 @@ def _print_summary(run: DemoRun, summary: dict[str, Any]) -> None:
         console.print(
             f"self-sufficiency: {totals['allocated'] / totals['consumed']:.0%} of consumption came from the loop"
         )
-    console.print(f"ledger sum (treasury included): {sum(summary['ledger'].values())}")
+    total = sum(summary["ledger"].values())
+    console.print(
+        f"the loop holds {summary['held'] / 1e6:.2f} for its members; "
+        f"their net positions sum to {total / 1e6:.2f} (treasury included)"
+    )
     gas = summary["gas"]
     console.print(
         f"gas: readings {gas['readings']:,}, settlement {gas['settlement']:,}, registration {gas['registration']:,}"

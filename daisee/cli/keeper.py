@@ -13,10 +13,12 @@ from types import FrameType
 from typing import Any
 
 import click
+from web3.exceptions import ContractLogicError
 
 from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender
 from daisee.cli.output import console, print_json
+from daisee.cli.values import moment
 from daisee.errors import DaiseeError
 from daisee.keeper import KEEP_EVERY, Keeper
 from daisee.loop import Loop, SettleResult, tx_hash
@@ -66,9 +68,10 @@ def run(
     if every is not None and not watch:
         raise DaiseeError("--every only applies with --watch: add --watch, or drop --every for a single pass")
     chain = open_chain(chain_target, chain_id)
-    loop = Loop(open_sender(chain, account, password_file), load_deployment(chain, deployments_dir).address)
+    deployment = load_deployment(chain, deployments_dir)
+    loop = Loop(open_sender(chain, account, password_file), deployment.address)
     on_settled = (lambda result: print(json.dumps(_as_json(result)), flush=True)) if watch and as_json else None
-    the_keeper = Keeper(loop, every or KEEP_EVERY, on_settled=on_settled)
+    the_keeper = Keeper(loop, every or KEEP_EVERY, on_settled=on_settled, from_block=deployment.block)
     with _logging_to_stderr(), _stopping_on_signals(the_keeper):
         if watch:
             the_keeper.run()
@@ -77,7 +80,7 @@ def run(
     pending = {
         "next_to_finalize": loop.next_to_finalize(),
         "next_to_settle": loop.next_to_settle(),
-        "current_interval": loop.current_interval(),
+        "current_interval": _current_interval(loop),
     }
     if as_json:
         print_json({"settled": [_as_json(r) for r in settled], **pending})
@@ -86,11 +89,21 @@ def run(
         first, last = settled[0].interval, settled[-1].interval
         span = f"interval {first}" if first == last else f"intervals {first} to {last}"
         console.print(f"settled {span} ({len(settled)}, gas {gas:,}); next to settle: {pending['next_to_settle']}")
+    elif pending["current_interval"] is None:
+        console.print(f"nothing to settle: the loop's interval 0 starts at {moment(loop.config().genesis)}")
     else:
         console.print(
             f"nothing to settle: next to settle is interval {pending['next_to_settle']}, "
             f"the current one is {pending['current_interval']}"
         )
+
+
+def _current_interval(loop: Loop) -> int | None:
+    """The interval under way; None before the loop's genesis (the contract's view refuses to answer then)."""
+    try:
+        return loop.current_interval()
+    except ContractLogicError:
+        return None
 
 
 @contextmanager

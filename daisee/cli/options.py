@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_utils import to_checksum_address
+from web3.exceptions import ContractLogicError
 
-from daisee.chain.accounts import PASSWORD_ENV, read_password, unlock
+from daisee.chain.accounts import PASSWORD_ENV, keystore_dir, list_accounts, read_password, unlock
 from daisee.chain.connect import Chain, connect
-from daisee.chain.deploy import DEPLOYMENTS_DIR
+from daisee.chain.deploy import DEPLOYMENTS_DIR, ZERO_ADDRESS, load_deployment
 from daisee.chain.networks import gwei_setting
 from daisee.chain.transact import Sender
 from daisee.errors import DaiseeError
+from daisee.loop import Loop, MeterInfo
 
 CHAIN_ENV = "DAISEE_CHAIN"
 
@@ -120,3 +123,51 @@ def open_sender(chain: Chain, account: str | None, password_file: Path | None) -
     if not chain.is_dev:
         raise DaiseeError(f"{chain.label} needs a signing account: pass --account NAME (see `daisee account new`)")
     return Sender.dev(chain)
+
+
+def open_loop(
+    chain_target: str, chain_id: int | None, account: str | None, password_file: Path | None, deployments_dir: Path
+) -> Loop:
+    """The recorded loop of the chain, driven by the signing account (the arguments of `chain_options`)."""
+    chain = open_chain(chain_target, chain_id)
+    deployment = load_deployment(chain, deployments_dir)
+    return Loop(open_sender(chain, account, password_file), deployment.address)
+
+
+def open_reader(chain_target: str, chain_id: int | None, deployments_dir: Path) -> tuple[Loop, int]:
+    """The recorded loop, for reads only (nothing is signed or sent), and the block it was deployed in."""
+    chain = open_chain(chain_target, chain_id)
+    deployment = load_deployment(chain, deployments_dir)
+    return Loop(Sender(chain, to_checksum_address(ZERO_ADDRESS)), deployment.address), deployment.block
+
+
+def account_address(chain: Chain, account: str | None) -> str:
+    """The address of keystore `account` (no password needed), else a dev chain's first account."""
+    if account is None:
+        if not chain.is_dev:
+            raise DaiseeError(f"whose? on {chain.label} give an address or --account NAME (see `daisee account list`)")
+        return str(chain.dev_accounts()[0])
+    for entry in list_accounts():
+        if entry.name == account:
+            return str(entry.address)
+    raise DaiseeError(f"no account named {account!r} in {keystore_dir()}: see `daisee account list`")
+
+
+def require_pmo(loop: Loop) -> None:
+    """Refuse, before spending gas, a PMO power asked by another account."""
+    pmo = loop.pmo()
+    if loop.sender.address != pmo:
+        raise DaiseeError(
+            f"only the loop's PMO {pmo} may do this, not {loop.sender.address}: pass --account with the PMO's key"
+        )
+
+
+def known_meter(loop: Loop, mid: bytes, *, active: bool = True) -> MeterInfo:
+    """The meter registered under `mid`, or a one-line error; with `active`, a removed one is refused too."""
+    try:
+        info = loop.meter(mid)
+    except ContractLogicError:
+        raise DaiseeError(f"no meter 0x{mid.hex()} in the loop {loop.address}: see `daisee member list`") from None
+    if active and not info.active:
+        raise DaiseeError(f"meter 0x{mid.hex()} was removed: admit the household again under a new id")
+    return info

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hexbytes import HexBytes
 from rich.console import Console
 from rich.markup import escape
+from web3.types import TxReceipt
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -20,3 +22,8 @@ def print_json(data: Any) -> None:
 def print_error(message: str) -> None:
     """`error: message` on stderr; the message is plain text (`[loop]` stays `[loop]`, never rich markup)."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def sent(receipt: TxReceipt) -> dict[str, Any]:
+    """A transaction as the commands' JSON shows it."""
+    return {"tx_hash": HexBytes(receipt["transactionHash"]).to_0x_hex(), "gas_used": int(receipt["gasUsed"])}

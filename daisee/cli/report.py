@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from eth_utils import to_checksum_address
 
-from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
-from daisee.chain.transact import Sender
-from daisee.cli.options import json_option, open_chain, read_chain_options
+from daisee.cli.options import json_option, open_reader, read_chain_options
 from daisee.cli.output import console, print_json
-from daisee.loop import Loop
 from daisee.report.csv import billing_csv, intervals_csv
 from daisee.report.data import build_report
 from daisee.report.html import render_html
@@ -37,10 +33,8 @@ def report(
 ) -> None:
     """Report on the recorded loop: each member's energy and money, the ledger, and the loop's
     self-consumption and self-sufficiency, every number read from the chain. Needs no account."""
-    chain = open_chain(chain_target, chain_id)
-    deployment = load_deployment(chain, deployments_dir)
-    reader = Sender(chain, to_checksum_address(ZERO_ADDRESS))  # reads only: nothing is signed or sent
-    loop_report = build_report(Loop(reader, deployment.address), deployment.block)
+    loop, block = open_reader(chain_target, chain_id, deployments_dir)
+    loop_report = build_report(loop, block)
     written = []
     for path, text in ((out, render_html), (csv_out, billing_csv), (csv_intervals, intervals_csv)):
         if path:
