@@ -23,6 +23,14 @@ class Outcome:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def error(self) -> str:
+        """The one line a refused command prints, without `error: `; fails unless it exited 1 with one line."""
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        assert self.exit_code == 1, (self.exit_code, self.stdout, self.stderr)
+        assert len(lines) == 1, self.stderr
+        assert lines[0].startswith("error: "), self.stderr
+        return lines[0].removeprefix("error: ")
+
 
 Daisee = Callable[..., Outcome]
 

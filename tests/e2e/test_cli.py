@@ -57,13 +57,18 @@ def test_demo_runs_a_loop_and_reports_what_the_chain_says(daisee: Daisee, tmp_pa
     outcome = daisee("demo", "--households", "5", "--intervals", "4", "--seed", "7", "--json", "out.json")
 
     assert outcome.exit_code == 0, outcome.stderr
-    assert "ledger sum (treasury included): 0" in outcome.stdout
     result = json.loads((tmp_path / "out.json").read_text())
+    held = result["held"]  # what the PMO prepaid for the consumers: the members' net positions sum to it
+    assert held == 20_000_000 * 3
+    said = " ".join(outcome.stdout.split())
+    assert f"the loop holds {held / 1e6:.2f} for its members; their net positions sum to {held / 1e6:.2f}" in said
     assert [m["id"] for m in result["members"]] == [f"house-0{i}" for i in range(1, 6)]
     assert [m["kind"] for m in result["members"]] == ["producer", "consumer", "prosumer", "producer", "consumer"]
     assert [i["t"] for i in result["intervals"]] == [0, 1, 2, 3]
     assert set(result["ledger"]) == {f"house-0{i}" for i in range(1, 6)} | {"treasury"}
-    assert sum(result["ledger"].values()) == 0
+    assert sum(result["ledger"].values()) == held
+    for name, account in result["accounts"].items():
+        assert account["net"] == account["balance"] + account["receivable"] - account["debt"] == result["ledger"][name]
     for name, tokens in result["tokens"].items():
         rows = [i["members"].get(name, {}) for i in result["intervals"]]
         assert tokens["consumed"] == sum(r.get("consumption", 0) for r in rows)
@@ -94,6 +99,8 @@ def test_deploy_records_the_loop_and_refuses_to_overwrite_it(daisee: Daisee, anv
         "price_per_wh": 125,
         "price_per_kwh": "0.125",
         "grace_seconds": 200,
+        "notice_seconds": 0,  # a development chain
+        "price_cap_per_wh": 250,  # twice the price
         "treasury": record["deployer"],
         "gas_used": record["parameters"]["gas_used"],
     }
@@ -120,8 +127,8 @@ def test_pmo_adds_lists_and_removes_members(daisee: Daisee, anvil_node: LocalNod
 
     assert daisee("member", "remove", "house-1", *chain).exit_code == 0
 
-    active = daisee("member", "list", *chain, "--json").json()
-    everything = daisee("member", "list", "--all", *chain, "--json").json()
+    active = daisee("member", "list", *chain, "--json").json()["meters"]
+    everything = daisee("member", "list", "--all", *chain, "--json").json()["meters"]
     assert [m["kind"] for m in active] == ["producer"]
     assert [(m["kind"], m["active"]) for m in everything] == [("prosumer", False), ("producer", True)]
     assert everything[0]["meter_id"] == added.json()["meter_id"]

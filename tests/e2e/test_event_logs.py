@@ -12,7 +12,7 @@ from daisee.chain.nodes import LocalNode
 from daisee.chain.transact import Sender
 from daisee.loop import Loop
 from tests.e2e.conftest import Daisee
-from tests.e2e.loops import add_household, deploy_past
+from tests.e2e.loops import add_household, deploy
 from tests.rpc_proxy import RangeCappedProxy
 
 pytestmark = pytest.mark.node
@@ -21,9 +21,10 @@ pytestmark = pytest.mark.node
 def test_the_report_through_a_provider_that_caps_log_ranges_equals_the_direct_one(
     daisee: Daisee, anvil_node: LocalNode
 ) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=3)
+    cli_loop = deploy(daisee, anvil_node.url)
     consumer = add_household(daisee, cli_loop, "house-1", "consumer")
     producer = add_household(daisee, cli_loop, "house-2", "producer")
+    cli_loop.advance(3)
     for t, (used, made) in enumerate([(500, 300), (900, 1000)]):
         cli_loop.submit(consumer, "house-1", t, used)
         cli_loop.submit(producer, "house-2", t, 0, made)
@@ -43,8 +44,9 @@ def test_the_report_through_a_provider_that_caps_log_ranges_equals_the_direct_on
 
 
 def test_event_logs_joins_the_ranges_in_order_and_keeps_its_filters(anvil_node: LocalNode, daisee: Daisee) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=4)
+    cli_loop = deploy(daisee, anvil_node.url)
     key = add_household(daisee, cli_loop, "house-1", "consumer")
+    cli_loop.advance(4)
     for t in range(2):
         cli_loop.submit(key, "house-1", t, 100 * (t + 1))
     loop = cli_loop.loop
@@ -70,7 +72,7 @@ def test_event_logs_joins_the_ranges_in_order_and_keeps_its_filters(anvil_node: 
 
 
 def test_a_node_that_refuses_even_one_block_is_not_asked_forever(anvil_node: LocalNode, daisee: Daisee) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=1)
+    cli_loop = deploy(daisee, anvil_node.url)
     head = int(connect(anvil_node.url).w3.eth.block_number)
     with RangeCappedProxy(anvil_node.url, max_blocks=0) as proxy:
         capped_loop = Loop(Sender.dev(connect(proxy.url), 2), cli_loop.loop.address)

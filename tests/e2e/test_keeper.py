@@ -12,19 +12,21 @@ import threading
 import time
 from pathlib import Path
 
+from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode, free_port
 from daisee.chain.transact import Sender
 from daisee.loop import Loop
 from daisee.relay import Relay, RelaySettings
 from tests.e2e.conftest import Daisee
-from tests.e2e.loops import INTERVAL, add_household, deploy_past
+from tests.e2e.loops import INTERVAL, add_household, deploy
 
 
 def test_one_pass_settles_every_ready_interval_then_finds_nothing(daisee: Daisee, anvil_node: LocalNode) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=4)
+    cli_loop = deploy(daisee, anvil_node.url)
     consumer = add_household(daisee, cli_loop, "house-1", "consumer")
     producer = add_household(daisee, cli_loop, "house-2", "producer")
+    cli_loop.advance(4)  # intervals 0 to 3 are over, and their grace periods
     for t, (used, made) in enumerate([(500, 300), (900, 1000)]):
         cli_loop.submit(consumer, "house-1", t, used)
         cli_loop.submit(producer, "house-2", t, 0, made)
@@ -48,9 +50,10 @@ def test_one_pass_settles_every_ready_interval_then_finds_nothing(daisee: Daisee
 
 
 def test_an_interval_waits_for_its_meters_until_the_grace_period_ends(daisee: Daisee, anvil_node: LocalNode) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=3, grace_seconds=86_400)
+    cli_loop = deploy(daisee, anvil_node.url, grace_seconds=86_400)
     consumer = add_household(daisee, cli_loop, "house-1", "consumer")
     add_household(daisee, cli_loop, "house-2", "producer")  # never reports
+    cli_loop.advance(3, past_grace=False)
     cli_loop.submit(consumer, "house-1", 0, 500)
 
     outcome = daisee("keeper", "run", "--chain", anvil_node.url, "--json")
@@ -86,10 +89,11 @@ class _Lines:
         raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.lines)}")
 
 
-def _travel(url: str, seconds: int) -> None:
-    w3 = connect(url).w3
-    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+def _travel(url: str, timestamp: int) -> None:
+    """Move a node's clock to `timestamp`, even a node restarted from its state whose clock fell back."""
+    chain = connect(url)
+    while chain_time(chain) < timestamp:
+        advance_to(chain, timestamp)
 
 
 def test_watch_settles_as_intervals_end_rides_out_an_outage_and_stops_on_sigterm(
@@ -100,8 +104,9 @@ def test_watch_settles_as_intervals_end_rides_out_an_outage_and_stops_on_sigterm
     node.start()
     process: subprocess.Popen[str] | None = None
     try:
-        cli_loop = deploy_past(daisee, node.url, intervals_ago=2, grace_seconds=86_400)  # closes once reported
+        cli_loop = deploy(daisee, node.url, grace_seconds=86_400)  # an interval closes once reported
         consumer = add_household(daisee, cli_loop, "house-1", "consumer")
+        cli_loop.advance(2, past_grace=False)
         cli_loop.submit(consumer, "house-1", 0, 100)
         cli_loop.submit(consumer, "house-1", 1, 300)
         command = [str(Path(sys.executable).with_name("daisee")), "keeper", "run", "--watch", "--every", "0.2"]
@@ -116,7 +121,7 @@ def test_watch_settles_as_intervals_end_rides_out_an_outage_and_stops_on_sigterm
         node.stop()  # the node goes away; the keeper keeps trying
         stderr.wait_for(r"WARNING daisee\.keeper event=retry error=.* failures=2 retry_in_s=0\.4")
         node.start()  # back, with the chain as it was
-        _travel(node.url, INTERVAL)  # interval 2 ends
+        _travel(node.url, cli_loop.genesis + 3 * INTERVAL)  # interval 2 ends
         cli_loop.submit(consumer, "house-1", 2, 640)
         stderr.wait_for(r"event=recovered after_failures=\d+")
         stderr.wait_for(r"event=settled interval=2 ")
@@ -138,8 +143,9 @@ def test_watch_settles_as_intervals_end_rides_out_an_outage_and_stops_on_sigterm
 
 
 def test_a_relay_keeps_the_loop_moving(daisee: Daisee, anvil_node: LocalNode, tmp_path: Path) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=3)
+    cli_loop = deploy(daisee, anvil_node.url)
     consumer = add_household(daisee, cli_loop, "house-1", "consumer")
+    cli_loop.advance(3)
     cli_loop.submit(consumer, "house-1", 0, 250)
     relay_loop = Loop(Sender.dev(connect(anvil_node.url), 4), cli_loop.loop.address)
     settings = RelaySettings(port=0, keeper_seconds=0.2)
@@ -160,7 +166,8 @@ def test_a_relay_keeps_the_loop_moving(daisee: Daisee, anvil_node: LocalNode, tm
 
 
 def test_a_relay_without_keeper_settles_nothing(daisee: Daisee, anvil_node: LocalNode, tmp_path: Path) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=3)
+    cli_loop = deploy(daisee, anvil_node.url)
+    cli_loop.advance(3)
     relay_loop = Loop(Sender.dev(connect(anvil_node.url), 4), cli_loop.loop.address)
     with Relay(relay_loop, tmp_path / "relay.sqlite", RelaySettings(port=0)) as relay:
         time.sleep(0.5)

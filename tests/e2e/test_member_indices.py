@@ -7,13 +7,13 @@ import pytest
 from daisee.chain.nodes import LocalNode
 from daisee.domain import meter_id
 from tests.e2e.conftest import Daisee
-from tests.e2e.loops import add_household, deploy_past
+from tests.e2e.loops import add_household, deploy
 
 LINKY_EAST = 21_849_106  # the sample Linky's lifetime import index, Wh
 
 
 def test_the_first_reading_counts_only_energy_since_registration(daisee: Daisee, anvil_node: LocalNode) -> None:
-    cli_loop = deploy_past(daisee, anvil_node.url, intervals_ago=2)
+    cli_loop = deploy(daisee, anvil_node.url)
     signer = "0x" + "cd" * 20
     added = daisee(
         "member", "add", "house-0", "--signer", signer, "--kind", "prosumer", "--chain", anvil_node.url,
@@ -26,6 +26,7 @@ def test_the_first_reading_counts_only_energy_since_registration(daisee: Daisee,
 
     consumer = add_household(daisee, cli_loop, "house-1", "consumer", "--import-wh", str(LINKY_EAST))
     producer = add_household(daisee, cli_loop, "house-2", "producer", "--export-wh", "5000000")
+    cli_loop.advance(2)
     cli_loop.submit(consumer, "house-1", 0, LINKY_EAST + 350)
     cli_loop.submit(producer, "house-2", 0, 0, 5_000_120)
 
@@ -41,14 +42,14 @@ def test_the_first_reading_counts_only_energy_since_registration(daisee: Daisee,
 
 
 def test_the_indices_default_to_zero_and_are_shown(daisee: Daisee, anvil_node: LocalNode) -> None:
-    deploy_past(daisee, anvil_node.url, intervals_ago=1)
+    deploy(daisee, anvil_node.url)
     added = daisee(
         "member", "add", "house-0", "--signer", "0x" + "ab" * 20, "--kind", "consumer", "--chain", anvil_node.url
     )
     assert added.exit_code == 0, added.stderr
     said = " ".join(added.stdout.split())
     assert said.startswith(f"meter 0x{meter_id('house-0').hex()} (consumer) admitted, signer 0xABaBaBaB")
-    assert ", indices 0 Wh imported, 0 Wh exported; gas " in said
+    assert ", import 12 kVA, indices 0 Wh imported, 0 Wh exported, reports from interval 0; gas " in said
 
 
 @pytest.mark.parametrize(

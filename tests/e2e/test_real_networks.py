@@ -17,7 +17,7 @@ from web3 import Web3
 
 from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain, connect
-from daisee.chain.deploy import journal_path, record_path
+from daisee.chain.deploy import LOOP_LIBRARIES, journal_path, record_path
 from daisee.chain.nodes import LocalNode
 from daisee.chain.transact import Sender
 from daisee.errors import DaiseeError
@@ -77,7 +77,22 @@ def test_deploy_through_a_profile_waits_for_its_confirmations(
     meter = daisee("member", "add", "LAB-1", "--signer", signer, "--kind", "consumer", "--chain", "volta", "--json")
     assert meter.exit_code == 0, meter.stderr
     listed = daisee("member", "list", "--chain", "volta", "--json")
-    assert [m["kind"] for m in listed.json()] == ["consumer"]
+    assert [m["kind"] for m in listed.json()["meters"]] == ["consumer"]
+
+
+def test_a_deposit_waits_for_its_approval_where_blocks_take_time(daisee: Daisee, volta_like: LocalNode) -> None:
+    """`daisee ledger deposit` approves, then deposits: sent together, the deposit's estimate would see no allowance."""
+    deployed = daisee("deploy", "--chain", volta_like.url, "--json")
+    assert deployed.exit_code == 0, deployed.stderr
+    chain = connect(volta_like.url)
+    member = Sender.dev(chain)
+    token = chain.w3.eth.contract(address=deployed.json()["token"], abi=load_artifact("EuroToken")["abi"])
+    member.transact(token.functions.mint(member.address, 3_000_000), "minting test euros")
+
+    out = daisee("ledger", "deposit", "3", "--chain", volta_like.url, "--json")
+
+    assert out.exit_code == 0, out.stderr
+    assert (out.json()["deposited"], out.json()["balance"]) == (3_000_000, 3_000_000)
 
 
 def test_legacy_profile_sends_its_fixed_gas_price(
@@ -225,8 +240,8 @@ def test_confirmations_wait_for_blocks_on_top(manual_chain: Chain) -> None:
 @pytest.mark.parametrize(
     ("method", "cut_at", "forward"),
     [
-        ("eth_sendTransaction", 2, True),  # the loop's creation reached the node, its hash never came back
-        ("eth_estimateGas", 2, False),  # the node went away after the test euro, before the loop was sent
+        ("eth_sendTransaction", 5, True),  # the loop's creation reached the node, its hash never came back
+        ("eth_estimateGas", 5, False),  # the node went away after the test euro and the libraries, before the loop
     ],
     ids=["answer-lost", "node-down"],
 )
@@ -257,7 +272,8 @@ def test_a_deploy_cut_off_from_its_node_resumes_without_creating_twice(
         assert resumed.exit_code == 0, resumed.stderr
         record = json.loads(record_path(chain.chain_id).read_text())
         assert not journal_path(chain.chain_id).exists()
-        assert chain.w3.eth.get_transaction_count(pmo) == before + 2  # the test euro and the loop, once each
+        # the test euro, the three libraries and the loop, once each
+        assert chain.w3.eth.get_transaction_count(pmo) == before + 2 + len(LOOP_LIBRARIES)
         if loop_address:
             assert record["address"] == loop_address
         receipt = chain.w3.eth.get_transaction_receipt(record["tx_hash"])

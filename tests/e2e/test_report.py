@@ -23,6 +23,7 @@ from daisee.demo import DemoRun, run_demo, simulated_households
 from daisee.domain import AllocationKey
 from daisee.loop import Loop, MemberResult
 from daisee.report import build_report
+from daisee.report.data import money
 from daisee.report.html import SERIES
 
 HOUSEHOLDS, INTERVALS = 5, 4
@@ -80,6 +81,8 @@ def _expected_members(loop: Loop, run: DemoRun) -> list[dict[str, Any]]:
                 "cost": sum(r.cost for r in mine),
                 "revenue": sum(r.revenue for r in mine),
                 "balance": loop.ledger_balance(h.payout),
+                "debt": loop.account(h.payout).debt,
+                "receivable": loop.account(h.payout).receivable,
             }
         )
     return rows
@@ -96,8 +99,13 @@ def test_report_json_equals_the_chain(anvil_run: tuple[Loop, DemoRun], reported:
     for interval in data["intervals"]:
         assert interval["members"] == {"0x" + mid.hex(): vars(r) for mid, r in run.results[interval["t"]].items()}
     treasury = loop.config().treasury
-    assert data["ledger"] == {a: loop.ledger_balance(a) for a in [h.payout for h in run.households] + [treasury]}
-    assert sum(data["ledger"].values()) == 0
+    accounts = [h.payout for h in run.households] + [treasury]
+    assert data["ledger"] == {a: loop.ledger_balance(a) for a in accounts}
+    assert {a: data["accounts"][a] for a in accounts} == {a: loop.account(a).as_json() for a in accounts}
+    token = loop.settlement_token()
+    assert token is not None
+    assert data["held"] == token.functions.balanceOf(loop.address).call() > 0  # the demo's prepayments
+    assert sum(data["ledger"].values()) == data["held"]  # what members may get back is what the loop holds
     for h in run.households:
         assert tuple(data["tokens"][h.payout].values()) == loop.tokens(h.payout)
     sold, produced = (sum(m[k] for m in expected) for k in ("sold_wh", "produced_wh"))
@@ -121,7 +129,9 @@ def test_tables_are_printed_without_json(
         report, ["--chain", anvil_node.url, "--deployments", str(reported / "deployments")], catch_exceptions=False
     )
     assert result.exit_code == 0, result.stderr
-    assert "ledger sum (treasury included): 0" in result.stdout
+    held = money(json.loads((reported / "report.json").read_text())["held"])
+    said = " ".join(result.stdout.split())
+    assert f"the loop holds {held} for its members; their net positions sum to {held}" in said
     assert "self-sufficiency: " in result.stdout
 
 
