@@ -453,7 +453,9 @@ class LoopModel:
         covered = reading.interval + 1 - meter.next_interval
         consumed_share, produced_share = consumed // covered, produced // covered
         self._mint(meter.payout, Tokens(produced - produced_share, consumed - consumed_share, 0))
-        _, weight = meter.coefficients(self.terms_at(reading.interval).epoch)
+        terms = self.terms_at(reading.interval)
+        # kept under the weighted key only, as on chain (`intervalTotals`)
+        weight = meter.coefficients(terms.epoch)[1] if terms.key is AllocationKey.WEIGHTED else 0
         self._pending[meter.meter_id][reading.interval] = (consumed_share, produced_share)
         totals = self.totals(reading.interval)
         self._totals[reading.interval] = IntervalTotals(
