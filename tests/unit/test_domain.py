@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from enum import IntEnum
+from pathlib import Path
 
 import pytest
 from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daisee.domain import AllocationKey, MeterKind, address, meter_id, price_per_kwh, price_per_wh
+from daisee.domain import (
+    MAX_LIMIT_W,
+    MAX_METERS,
+    SETTLEMENT_LAG,
+    SHARE_DENOMINATOR,
+    AllocationKey,
+    MeterKind,
+    RejectReason,
+    address,
+    meter_id,
+    price_per_kwh,
+    price_per_wh,
+)
 from daisee.errors import DaiseeError
 
 HEX32 = "0x" + "0123456789abcdef" * 4
@@ -70,6 +85,61 @@ def test_allocation_key_parse_rejects_unknown_key_naming_the_choices(text: str) 
     message = str(excinfo.value)
     assert repr(text) in message
     assert "prorata, static or weighted" in message
+
+
+# --- mirrors of the contracts --------------------------------------------------------------
+
+
+def solidity_enum(project_root: Path, name: str) -> list[str]:
+    """The members of `enum name` in IEnergyLoop.sol, in order."""
+    source = (project_root / "contracts" / "interfaces" / "IEnergyLoop.sol").read_text()
+    body = re.search(rf"enum {name}\s*{{([^}}]*)}}", source)
+    assert body is not None, f"no enum {name} in IEnergyLoop.sol"
+    return [member.strip() for member in body.group(1).split(",") if member.strip()]
+
+
+def camel(member: IntEnum) -> str:
+    return "".join(word.capitalize() for word in member.name.split("_"))
+
+
+@pytest.mark.parametrize("enum", [MeterKind, AllocationKey, RejectReason])
+def test_enums_mirror_the_contract_enums_name_for_name_in_order(project_root: Path, enum: type[IntEnum]) -> None:
+    members = list(enum)
+
+    assert [camel(m) for m in members] == solidity_enum(project_root, enum.__name__)
+    assert [int(m) for m in members] == list(range(len(members)))
+
+
+def test_reject_reasons_are_numbered_in_the_order_the_checks_run() -> None:
+    assert [(r.name, int(r)) for r in RejectReason] == [
+        ("UNKNOWN_METER", 0),
+        ("BAD_SIGNATURE", 1),
+        ("METER_INACTIVE", 2),
+        ("NOT_YET_ACTIVE", 3),
+        ("STALE_INTERVAL", 4),
+        ("FUTURE_INTERVAL", 5),
+        ("INTERVAL_FINALIZED", 6),
+        ("SETTLEMENT_BACKLOG", 7),
+        ("INDEX_DECREASED", 8),
+        ("FLOW_NOT_ALLOWED", 9),
+        ("ABOVE_METER_LIMIT", 10),
+    ]
+    assert not {"INDEX_OVERFLOW", "MAX_DELTA_WH"} & set(RejectReason.__members__)
+
+
+def test_constants_mirror_the_contracts(project_root: Path) -> None:
+    contracts = project_root / "contracts"
+    loop = (contracts / "EnergyLoop.sol").read_text()
+    storage = (contracts / "libraries" / "LoopStorage.sol").read_text()
+    allocation = (contracts / "libraries" / "Allocation.sol").read_text()
+
+    assert f"SETTLEMENT_LAG = {SETTLEMENT_LAG};" in loop
+    assert f"SHARE_DENOMINATOR = {SHARE_DENOMINATOR:_};" in allocation
+    assert "MAX_METERS = type(uint16).max;" in storage
+    assert MAX_METERS == 2**16 - 1
+    # the limits are uint32 in the meter's record
+    assert re.search(r"uint32 importLimitW;\s*uint32 exportLimitW;", storage)
+    assert MAX_LIMIT_W == 2**32 - 1
 
 
 # --- meter_id ----------------------------------------------------------------------------------
