@@ -364,6 +364,11 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         return (books.recovered, books.tail - books.head);
     }
 
+    /// @inheritdoc IEnergyLoop
+    function receivableDue() external view returns (uint256) {
+        return Ledger.due(_ledger);
+    }
+
     // ================================================================== views
 
     /// @inheritdoc IEnergyLoop

@@ -62,14 +62,12 @@ def settle_ready(
 
 
 def pay_receivables(loop: Loop) -> int:
-    """Pay receivables from repaid debts while both wait; returns how many transactions it took."""
+    """Settle receivables while the oldest can be settled; returns how many transactions it took."""
     sent = 0
-    recovered, claims = loop.receivables_queue()
-    while recovered and claims:
+    while loop.receivable_due():
         receipt = loop.pay_receivables()
         sent += 1
         log.info("event=receivables_paid tx=%s", tx_hash(receipt))
-        recovered, claims = loop.receivables_queue()
     return sent
 
 

@@ -480,6 +480,10 @@ class Loop:
         recovered, claims = self.contract.functions.receivablesQueue().call()
         return int(recovered), int(claims)
 
+    def receivable_due(self) -> int:
+        """How much of the oldest receivable `pay_receivables` would settle now (0: nothing to do)."""
+        return int(self.contract.functions.receivableDue().call())
+
     # ---------------------------------------------------------------- money
 
     def deposit(self, amount: int, account: str | None = None) -> TxReceipt:

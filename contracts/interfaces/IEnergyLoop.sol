@@ -350,8 +350,9 @@ interface IEnergyLoop {
     /// @notice Sends `amount` of the caller's balance to it in settlement tokens; paused or not.
     function withdraw(uint256 amount) external;
 
-    /// @notice Pays receivables from repaid debts, oldest first, up to `maxClaims` of them. Anyone.
-    /// @return paid how much was paid out
+    /// @notice Settles receivables, oldest first, up to `maxClaims` of them: a holder's own debt is netted
+    /// against its claim, the rest paid from repaid debts. Anyone.
+    /// @return paid how much of the receivables was settled
     function payReceivables(uint256 maxClaims) external returns (uint256 paid);
 
     /// @notice The meter registered under `meterId`; reverts with {UnknownMeter} if none.
@@ -398,4 +399,7 @@ interface IEnergyLoop {
 
     /// @notice Repaid debts waiting for {payReceivables}, and how many receivables are outstanding.
     function receivablesQueue() external view returns (uint256 recovered, uint256 claims);
+
+    /// @notice How much of the oldest receivable {payReceivables} would settle now (0: nothing to do).
+    function receivableDue() external view returns (uint256);
 }

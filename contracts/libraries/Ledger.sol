@@ -72,26 +72,46 @@ library Ledger {
         token.safeTransfer(msg.sender, amount);
     }
 
-    /// @dev Pays up to `maxClaims` receivables, oldest first, from repaid debts.
-    function payReceivables(Layout storage l, uint256 maxClaims) external returns (uint256 paid) {
+    /// @dev Settles up to `maxClaims` receivables, oldest first: a holder's own debt is netted against
+    /// its claim, the rest is paid from repaid debts. Returns the amount settled.
+    function payReceivables(Layout storage l, uint256 maxClaims) external returns (uint256 settled) {
         for (uint256 n; n < maxClaims; ++n) {
             Books memory books = l.books;
-            if (books.recovered == 0 || books.head == books.tail) break;
+            if (books.head == books.tail) break;
             Claim memory claim = l.claims[books.head];
-            uint256 amount = claim.amount < books.recovered ? claim.amount : books.recovered;
-            // fits: amount ≤ recovered
-            l.books.recovered = books.recovered - uint128(amount);
-            if (amount == claim.amount) {
+            Money storage money = l.money[claim.holder];
+            uint256 netted = claim.amount < money.debt ? claim.amount : money.debt;
+            uint256 rest = claim.amount - netted;
+            uint256 paid = rest < books.recovered ? rest : books.recovered;
+            if (netted + paid == 0) break;
+            // all fit: netted ≤ debt, paid ≤ recovered, netted + paid ≤ claim.amount
+            if (netted != 0) {
+                money.debt -= uint128(netted);
+                emit IEnergyLoop.DebtRepaid(claim.holder, netted);
+            }
+            l.books.recovered = books.recovered - uint128(paid);
+            if (netted + paid == claim.amount) {
                 delete l.claims[books.head];
                 l.books.head = books.head + 1;
             } else {
-                l.claims[books.head].amount = claim.amount - uint96(amount);
+                l.claims[books.head].amount = claim.amount - uint96(netted + paid);
             }
-            l.receivables[claim.holder] -= amount;
-            paid += amount;
-            emit IEnergyLoop.ReceivablePaid(claim.holder, amount);
-            _credit(l, claim.holder, amount);
+            l.receivables[claim.holder] -= netted + paid;
+            settled += netted + paid;
+            emit IEnergyLoop.ReceivablePaid(claim.holder, netted + paid);
+            if (paid != 0) _credit(l, claim.holder, paid);
         }
+    }
+
+    /// @dev How much of the oldest claim {payReceivables} would settle now.
+    function due(Layout storage l) internal view returns (uint256) {
+        Books memory books = l.books;
+        if (books.head == books.tail) return 0;
+        Claim memory claim = l.claims[books.head];
+        uint256 debt = l.money[claim.holder].debt;
+        uint256 netted = claim.amount < debt ? claim.amount : debt;
+        uint256 rest = claim.amount - netted;
+        return netted + (rest < books.recovered ? rest : books.recovered);
     }
 
     /// @dev Charges `cost` to `account`: from its balance as far as it goes, the rest as debt.

@@ -63,7 +63,9 @@ class LoopParameters:
         return 0 if dev_chain else REAL_NETWORK_NOTICE
 
     def resolved_cap(self) -> int:
-        return self.price_cap_per_wh if self.price_cap_per_wh is not None else max(2 * self.price_per_wh, 1)
+        if self.price_cap_per_wh is not None:
+            return self.price_cap_per_wh
+        return max(min(2 * self.price_per_wh, MAX_PRICE_PER_WH), self.price_per_wh, 1)
 
     def check(self) -> None:
         """Refuse, before spending gas, what the contract would refuse."""

@@ -82,22 +82,28 @@ class LedgerModel:
         self.held -= amount
 
     def pay_receivables(self, max_claims: int) -> int:
-        """Pay up to `max_claims` receivables from repaid debts, oldest first; how much was paid."""
-        paid = 0
+        """Settle up to `max_claims` receivables, oldest first: a holder's own debt is netted against its
+        claim, the rest paid from repaid debts; how much was settled."""
+        settled = 0
         for _ in range(max_claims):
-            if self.recovered == 0 or not self._claims:
+            if not self._claims:
                 break
             claim = self._claims[0]
-            amount = min(claim.amount, self.recovered)
-            self.recovered -= amount
-            if amount == claim.amount:
+            netted = min(claim.amount, self._debts.get(claim.holder, 0))
+            paid = min(claim.amount - netted, self.recovered)
+            if netted + paid == 0:
+                break
+            self._debts[claim.holder] = self._debts.get(claim.holder, 0) - netted
+            self.recovered -= paid
+            if netted + paid == claim.amount:
                 self._claims.popleft()
             else:
-                claim.amount -= amount
-            self._receivables[claim.holder] -= amount
-            paid += amount
-            self._credit(claim.holder, amount)
-        return paid
+                claim.amount -= netted + paid
+            self._receivables[claim.holder] -= netted + paid
+            settled += netted + paid
+            if paid:
+                self._credit(claim.holder, paid)
+        return settled
 
     # --- settlement
 

@@ -139,7 +139,11 @@ class LoopModel:
         price_cap_per_wh: int | None = None,
         with_token: bool = True,
     ) -> None:
-        cap = max(2 * price_per_wh, 1) if price_cap_per_wh is None else price_cap_per_wh
+        cap = (
+            max(min(2 * price_per_wh, MAX_PRICE_PER_WH), price_per_wh, 1)
+            if price_cap_per_wh is None
+            else price_cap_per_wh
+        )
         if grace_seconds < MIN_GRACE_SECONDS:
             raise ModelRevert("GraceTooShort", grace_seconds, MIN_GRACE_SECONDS)
         if cap > MAX_PRICE_PER_WH:

@@ -10,7 +10,7 @@ from daisee.chain.deploy import LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind
 from daisee.keeper import MeterChanges, pay_receivables, settle_ready
-from daisee.loop import Loop, MeterSpec
+from daisee.loop import AccountBalance, Loop, MeterSpec
 from daisee.readings import Reading
 
 INTERVAL = 900
@@ -71,3 +71,21 @@ def test_an_announced_key_change_is_applied_once_due(embedded: Chain) -> None:
     assert loop.meter(meter).signer == new.address
     assert loop.meter_change(meter) is None
     assert watch.apply_due(chain_time(embedded)) == []
+
+
+def test_a_holders_own_debt_is_netted_against_its_receivable(embedded: Chain) -> None:
+    loop, genesis = _loop(embedded, notice=0)
+    home = Account.create()
+    meter = b"\x04" * 32  # a prosumer that consumed its own production, nothing prepaid
+    loop.add_meters([MeterSpec(meter, home.address, home.address, MeterKind.PROSUMER)])
+    advance_to(embedded, genesis + INTERVAL)
+    loop.submit([Reading(meter, 0, 600, 1000).sign(home.key, loop.domain)])
+    settle_ready(loop)
+    assert loop.account(home.address) == AccountBalance(0, 60_000, 60_000)
+    assert loop.receivables_queue() == (0, 1)
+    assert loop.receivable_due() == 60_000  # nothing was repaid, yet the claim can be settled
+
+    assert pay_receivables(loop) == 1
+    assert loop.account(home.address) == AccountBalance(0, 0, 0)
+    assert loop.receivables_queue() == (0, 0)
+    assert loop.receivable_due() == 0

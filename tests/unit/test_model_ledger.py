@@ -246,3 +246,18 @@ def test_a_credits_only_loop_books_debts_and_receivables_without_a_queue() -> No
     assert loop.ledger_positions() == {payout(1): -8, payout(2): -16, payout(3): 24}
     assert books(loop) == (0, 0, [])
     assert loop.pay_receivables(10) == 0
+
+
+def test_a_holders_own_debt_is_netted_against_its_claim_without_repaid_money() -> None:
+    ledger = LedgerModel(with_token=True)
+    ledger.charge("P", 100)  # P owes 100 for its consumption...
+    ledger.earn("P", 100, 0)  # ...and is owed 100 for its production, nothing collected
+    ledger.charge("Q", 5)
+    ledger.earn("Q", 5, 0)
+    assert ledger.account("P") == Account(0, 100, 100)
+
+    assert ledger.pay_receivables(1) == 100  # one step, though nothing was repaid
+    assert ledger.account("P") == Account()
+    assert ledger.claims() == [("Q", 5)]
+    assert ledger.pay_receivables(5) == 5
+    assert (ledger.recovered, ledger.claims()) == (0, [])
