@@ -1,7 +1,8 @@
 """The relay under load: N simulated meters reporting every minute through one relay to a local anvil.
 
-Each round, every meter posts its signed reading for one interval over HTTP, as gateways do when an interval
-ends (16 connections at a time, from other processes); the relay verifies, queues and batches the readings;
+The meters are admitted before interval 0; each round moves the chain's clock to an interval's end, and every
+meter posts its signed reading for that interval over HTTP, as gateways do when an interval ends (16
+connections at a time, from other processes); the relay verifies, queues and batches the readings;
 then the PMO closes and settles the interval so that the next one can be reported. Reported per round: how
 fast the relay took the readings in, how fast they reached the chain, and the largest backlog; the relay
 keeps up when its throughput is above N readings a minute. Loopback only: the relay listens on 127.0.0.1
@@ -28,6 +29,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_typing import HexStr
 from eth_utils import keccak
 
+from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import LoopParameters, deploy_loop
 from daisee.chain.nodes import LocalNode
@@ -112,9 +114,9 @@ def bench_relay(chain: Chain, meters: int, rounds: int, progress: Callable[[str]
     if not (1 <= meters <= MAX_METERS and 1 <= rounds <= MAX_ROUNDS):
         raise DaiseeError(f"give 1 to {MAX_METERS:,} meters and 1 to {MAX_ROUNDS} rounds")
     pmo = Sender.dev(chain, 0)
-    now = int(chain.w3.eth.get_block("latest")["timestamp"])
-    genesis = now - now % INTERVAL_SECONDS - (rounds + 1) * INTERVAL_SECONDS
-    params = LoopParameters(INTERVAL_SECONDS, AllocationKey.PRORATA, 100, genesis, token=None)
+    now = chain_time(chain)
+    genesis = now - now % INTERVAL_SECONDS + INTERVAL_SECONDS  # the meters are admitted before interval 0
+    params = LoopParameters(INTERVAL_SECONDS, AllocationKey.PRORATA, 100, genesis, token=None, notice_seconds=0)
     loop = Loop(pmo, deploy_loop(pmo, params).address)
     keys = [PrivateKey(keccak(text=f"daisee-bench-relay/{i}")) for i in range(meters)]
     ids = [keccak(text=f"daisee-bench-relay/meter/{i}") for i in range(meters)]
@@ -135,6 +137,7 @@ def bench_relay(chain: Chain, meters: int, rounds: int, progress: Callable[[str]
         settings = RelaySettings(port=0, batch_seconds=2.0)
         with Relay(Loop(Sender.dev(chain, 1), loop.address), Path(folder) / "relay.sqlite", settings) as relay:
             for t in range(rounds):
+                advance_to(chain, genesis + (t + 1) * INTERVAL_SECONDS)  # interval t is over
                 readings = [
                     Reading(mid, t, 100 * (t + 1), 50 * (t + 1)).sign(key, loop.domain)
                     for mid, key in zip(ids, keys, strict=True)

@@ -20,7 +20,7 @@ from daisee.chain.logs import event_logs
 from daisee.domain import RejectReason
 from daisee.loop import Loop, tx_hash
 from daisee.relay.logs import log_event
-from daisee.relay.meters import MeterCache, precheck
+from daisee.relay.meters import MeterCache
 from daisee.relay.queue import Entry, Fate, ReadingQueue, Status
 
 BACKOFF_FIRST = 1.0
@@ -121,8 +121,7 @@ class Batcher:
         for entry in entries:
             # a reading an earlier attempt may have recorded is checked against the chain as it is now; any
             # other against the cached meter (a reading the chain took meanwhile is caught by its STALE reason)
-            meter = self.meters.get(entry.signed.reading.meter_id, fresh=entry.sent_block is not None)
-            reason = precheck(entry.signed, meter, self.loop.domain)
+            _, reason = self.meters.check(entry.signed, fresh=entry.sent_block is not None)
             if reason is RejectReason.STALE_INTERVAL:
                 fates.append((entry, self._fate_on_chain(entry, entry.sent_block)))
             elif reason is not None:

@@ -5,9 +5,12 @@ names the first refused reading by its index, so no gas is ever spent on a readi
 is garbage. A client that cannot fix a batch can send its readings one by one.
 
 A refusal's body is {"error": "<one line>"}, plus "index" (multi-reading posts) and "reason" where the loop
-would have refused the reading too (UNKNOWN_METER, BAD_SIGNATURE, METER_INACTIVE: 422; STALE_INTERVAL: 409,
-the chain already has this interval or a later one). A 409 without a reason is a reading the relay already
-holds: GET /readings/<meter>/<interval> tells its fate.
+would have refused the reading too, by the contract's own rules: 422 for UNKNOWN_METER, BAD_SIGNATURE,
+METER_INACTIVE, NOT_YET_ACTIVE (before the meter's first interval), INDEX_DECREASED, FLOW_NOT_ALLOWED (export
+from a consumer, import into a producer) and ABOVE_METER_LIMIT (more energy since the meter's last accepted
+reading than its limit allows over that time); 409 for STALE_INTERVAL (the chain already has this interval or
+a later one). A 409 without a reason is a reading the relay already holds: GET /readings/<meter>/<interval>
+tells its fate. The calendar (an interval not over, or too far ahead of settlement) is left to the chain.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from collections.abc import Callable
 from daisee.chain.connect import describe_error
 from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
+from daisee.loop import MeterInfo
 from daisee.readings import SignedReading
 from daisee.relay.logs import log_event
-from daisee.relay.meters import MeterCache, precheck
+from daisee.relay.meters import MeterCache, elapsed_seconds, energy_since_last
 from daisee.relay.queue import DuplicateReadingError, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter
 
@@ -124,31 +128,61 @@ class Intake:
         reading = signed.reading
         meter = f"meter 0x{reading.meter_id.hex()}"
         try:
-            found = self.meters.get(reading.meter_id)
-            reason = precheck(signed, found, self.meters.loop.domain)
-            if reason is RejectReason.BAD_SIGNATURE:  # the PMO may have rotated the signer since it was cached
-                found = self.meters.get(reading.meter_id, fresh=True)
-                reason = precheck(signed, found, self.meters.loop.domain)
+            found, reason = self.meters.check(signed)
         except Exception as exc:  # web3 and requests raise many types for one cause: the node did not answer
             error = describe_error(exc, self.meters.loop.sender.chain.url)
             log_event("meter_read_failed", meter=meter, error=error)
             raise RefusedError(503, f"cannot read {meter} from the chain ({error}): try again later") from None
         if reason is None:
             return
-        domain = self.meters.loop.domain
-        messages = {
-            RejectReason.UNKNOWN_METER: (422, f"{meter} is not registered in loop {domain.loop}"),
-            RejectReason.BAD_SIGNATURE: (
-                422,
-                f"{meter} interval {reading.interval} is not signed by the meter's registered signer "
-                f"for loop {domain.loop} on chain {domain.chain_id}",
-            ),
-            RejectReason.METER_INACTIVE: (422, f"{meter} was removed from the loop"),
-            RejectReason.STALE_INTERVAL: (
-                409,
-                f"{meter} already has interval {reading.interval} or a later one on chain "
-                f"(its next interval is {found.next_interval if found else 0}): nothing to do",
-            ),
-        }
-        status, message = messages[reason]
+        status = 409 if reason is RejectReason.STALE_INTERVAL else 422
+        message = _refusal(signed, found, reason, self.meters)
         raise RefusedError(status, _prefix(index, many) + message, index if many else None, reason)
+
+
+def _refusal(signed: SignedReading, found: MeterInfo | None, reason: RejectReason, meters: MeterCache) -> str:
+    """Why the loop would skip `signed`, in one line that says what to do."""
+    reading, domain = signed.reading, meters.loop.domain
+    meter = f"meter 0x{reading.meter_id.hex()}"
+    if found is None:
+        return f"{meter} is not registered in loop {domain.loop}"
+    if reason is RejectReason.BAD_SIGNATURE:
+        return (
+            f"{meter} interval {reading.interval} is not signed by the meter's registered signer "
+            f"for loop {domain.loop} on chain {domain.chain_id}"
+        )
+    if reason is RejectReason.METER_INACTIVE:
+        return f"{meter} was removed from the loop"
+    if reason is RejectReason.NOT_YET_ACTIVE:
+        return (
+            f"{meter} takes readings from interval {found.active_from} on (its admission and the loop's notice), "
+            f"not {reading.interval}: send the later ones, the first carries the energy since the admission"
+        )
+    if reason is RejectReason.STALE_INTERVAL:
+        return (
+            f"{meter} already has interval {reading.interval} or a later one on chain "
+            f"(its next interval is {found.next_interval}): nothing to do"
+        )
+    if reason is RejectReason.INDEX_DECREASED:
+        return (
+            f"{meter} interval {reading.interval} has indices (import {reading.import_wh}, export "
+            f"{reading.export_wh} Wh) below its last accepted ones ({found.import_wh}, {found.export_wh} Wh): "
+            "a reset or swapped meter: the PMO repairs it"
+        )
+    consumed, produced = energy_since_last(signed, found)
+    if reason is RejectReason.FLOW_NOT_ALLOWED:
+        flow = f"{produced} Wh exported" if produced and not found.export_limit_w else f"{consumed} Wh imported"
+        return (
+            f"{meter} is a {found.kind.name.lower()} but interval {reading.interval} has {flow} since its last "
+            "accepted reading: a broken meter or a wrong kind: tell the PMO"
+        )
+    elapsed = elapsed_seconds(signed, found, meters.interval_seconds)
+    over_import = consumed * 3600 > found.import_limit_w * elapsed
+    flow, limit, energy = (
+        ("imported", found.import_limit_w, consumed) if over_import else ("exported", found.export_limit_w, produced)
+    )
+    return (
+        f"{meter} interval {reading.interval}: {energy} Wh {flow} since its last accepted reading is above its "
+        f"limit of {limit} W over {elapsed} s ({limit * elapsed // 3600} Wh): a wrong limit or a broken meter: "
+        "tell the PMO"
+    )

@@ -24,13 +24,14 @@ from daisee.bench_relay import bench_relay
 from daisee.chain.accounts import create_account
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode, free_port
+from daisee.domain import MeterKind
 from daisee.errors import DaiseeError
-from daisee.loop import Loop
+from daisee.loop import Loop, MeterSpec
 from daisee.readings import LoopDomain, Reading, SignedReading
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.intake import MAX_BODY_BYTES
 from daisee.relay.queue import ReadingQueue
-from tests.contract.conftest import SignedLoop, make_signed_loop
+from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
 WAIT_SECONDS = 30.0
 NEVER = 3600.0  # a batch-seconds threshold no test reaches
@@ -40,8 +41,21 @@ MakeRelay = Callable[..., Relay]
 
 @pytest.fixture
 def env(anvil_node: LocalNode) -> SignedLoop:
-    """A fresh loop with three households; intervals 0 and 1 can be reported (settlement lag)."""
-    return make_signed_loop(connect(anvil_node.url), grace_seconds=86_400)
+    """A fresh loop with a producer, a consumer and a prosumer admitted in interval 0, a household's default
+    limits, and intervals 0 to 19 over; intervals 0 and 1 can be reported (settlement lag)."""
+    return make_signed_loop(connect(anvil_node.url), intervals_over=20)
+
+
+def producer(env: SignedLoop) -> Household:
+    return env.households[0]
+
+
+def consumer(env: SignedLoop) -> Household:
+    return env.households[1]
+
+
+def prosumer(env: SignedLoop) -> Household:
+    return env.households[2]
 
 
 @pytest.fixture
@@ -125,8 +139,8 @@ def rejections_on_chain(env: SignedLoop) -> int:
 
 
 def test_a_valid_reading_is_queued_then_accepted_on_chain(env: SignedLoop, make_relay: MakeRelay) -> None:
-    house = env.households[0]
-    signed = env.sign(house, 0, 1_200, 3_400)
+    house = prosumer(env)
+    signed = env.sign(house, 0, 1_200, 2_200)
     with make_relay(batch_seconds=1.0) as relay:
         assert call(relay.url + "/health") == (
             200,
@@ -140,7 +154,7 @@ def test_a_valid_reading_is_queued_then_accepted_on_chain(env: SignedLoop, make_
         assert settled["status"] == "accepted"
         assert settled["reason"] is None
         assert accepted_on_chain(env, signed) == [settled["tx"]]
-        assert env.counter(house) == (1, 1_200, 3_400)
+        assert env.counter(house) == (1, 1_200, 2_200)
         report = status(relay)
         assert report["queue_depth"] == report["in_flight"] == 0
         assert (report["submitted"], report["accepted"], report["rejected"]) == (1, 1, {})
@@ -170,7 +184,7 @@ def test_a_full_batch_goes_at_once_and_a_partial_one_waits(env: SignedLoop, make
 def test_a_partial_batch_goes_once_its_oldest_reading_waited_batch_seconds(
     env: SignedLoop, make_relay: MakeRelay
 ) -> None:
-    first, second = env.sign(env.households[0], 0, 5, 0), env.sign(env.households[1], 0, 7, 0)
+    first, second = env.sign(producer(env), 0, 0, 5), env.sign(consumer(env), 0, 7, 0)
     with make_relay(batch_size=100, batch_seconds=2.0) as relay:
         assert post(relay, first.to_json())[0] == 202
         time.sleep(1.0)
@@ -195,8 +209,26 @@ def _stranger(env: SignedLoop) -> SignedReading:
 
 
 def _forged(env: SignedLoop) -> SignedReading:
-    house, forger = env.households[0], env.households[1]
+    house, forger = prosumer(env), consumer(env)
     return Reading(house.meter_id, 0, 1, 1).sign(forger.key.key, env.loop.domain)
+
+
+def _before_admission(env: SignedLoop) -> SignedReading:
+    """A reading of a meter admitted during interval 20 (the notice is 0) for interval 5."""
+    late = Household(keccak(text="late"), Account.create(), MeterKind.CONSUMER, env.outsider)
+    env.loop.add_meters([MeterSpec(late.meter_id, late.key.address, late.payout, late.kind)])
+    return env.sign(late, 5, 1, 0)
+
+
+def _below_the_chain(env: SignedLoop) -> SignedReading:
+    """Interval 1 with an import index below the one the chain accepted for interval 0."""
+    env.loop.submit([env.sign(consumer(env), 0, 500, 0)])
+    return env.sign(consumer(env), 1, 499, 0)
+
+
+# A household's default limits: 12 kVA of import (3,000 Wh in 900 s), 9 kWc of export (2,250 Wh); none for the
+# flow a kind cannot have.
+IMPORT_LIMIT_WH, EXPORT_LIMIT_WH = 12_000 * INTERVAL // 3600, 9_000 * INTERVAL // 3600
 
 
 REFUSALS: dict[str, tuple[Callable[[SignedLoop, Relay], tuple[int, Any]], int, str, str | None]] = {
@@ -227,6 +259,44 @@ REFUSALS: dict[str, tuple[Callable[[SignedLoop, Relay], tuple[int, Any]], int, s
         "is not signed by the meter's",
         "BAD_SIGNATURE",
     ),
+    "before the meter's admission": (
+        lambda env, relay: post(relay, _before_admission(env).to_json()),
+        422,
+        "takes readings from interval 20 on (its admission and the loop's notice), not 5",
+        "NOT_YET_ACTIVE",
+    ),
+    "index below the chain's": (
+        lambda env, relay: post(relay, _below_the_chain(env).to_json()),
+        422,
+        "has indices (import 499, export 0 Wh) below its last accepted ones (500, 0 Wh)",
+        "INDEX_DECREASED",
+    ),
+    "export from a consumer": (
+        lambda env, relay: post(relay, env.sign(consumer(env), 0, 10, 1).to_json()),
+        422,
+        "is a consumer but interval 0 has 1 Wh exported since its last accepted reading",
+        "FLOW_NOT_ALLOWED",
+    ),
+    "import into a producer": (
+        lambda env, relay: post(relay, env.sign(producer(env), 0, 1, 10).to_json()),
+        422,
+        "is a producer but interval 0 has 1 Wh imported since its last accepted reading",
+        "FLOW_NOT_ALLOWED",
+    ),
+    "import above the subscription": (
+        lambda env, relay: post(relay, env.sign(consumer(env), 0, IMPORT_LIMIT_WH + 1, 0).to_json()),
+        422,
+        f"interval 0: {IMPORT_LIMIT_WH + 1} Wh imported since its last accepted reading is above its limit of "
+        f"12000 W over 900 s ({IMPORT_LIMIT_WH} Wh)",
+        "ABOVE_METER_LIMIT",
+    ),
+    "export above the installed peak": (
+        lambda env, relay: post(relay, env.sign(prosumer(env), 1, 0, 2 * EXPORT_LIMIT_WH + 1).to_json()),
+        422,
+        f"interval 1: {2 * EXPORT_LIMIT_WH + 1} Wh exported since its last accepted reading is above its limit of "
+        f"9000 W over 1800 s ({2 * EXPORT_LIMIT_WH} Wh)",
+        "ABOVE_METER_LIMIT",
+    ),
 }
 
 
@@ -242,6 +312,7 @@ def test_a_refused_post_says_why_and_queues_nothing(env: SignedLoop, make_relay:
         assert "\n" not in error
         assert body == ({} if reason is None else {"reason": reason})
         assert status(relay)["queue_depth"] == 0
+        assert status(relay)["batches"] == 0
 
 
 def test_a_declared_oversize_body_is_refused_before_it_is_read(env: SignedLoop, make_relay: MakeRelay) -> None:
@@ -259,7 +330,7 @@ def test_a_declared_oversize_body_is_refused_before_it_is_read(env: SignedLoop, 
 
 
 def test_a_removed_meter_is_refused(env: SignedLoop, make_relay: MakeRelay) -> None:
-    house = env.households[0]
+    house = prosumer(env)
     env.loop.remove_meter(house.meter_id)
     with make_relay(batch_seconds=NEVER) as relay:
         assert post(relay, env.sign(house, 0, 1, 1).to_json()) == (
@@ -269,13 +340,62 @@ def test_a_removed_meter_is_refused(env: SignedLoop, make_relay: MakeRelay) -> N
         assert status(relay)["queue_depth"] == 0
 
 
+def test_the_limit_counts_from_the_meter_s_last_accepted_reading(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = consumer(env)
+    env.loop.submit([env.sign(house, 0, IMPORT_LIMIT_WH, 0)])  # a full interval at 12 kVA: just within
+    with make_relay(batch_seconds=NEVER) as relay:
+        code, body = post(relay, env.sign(house, 1, 2 * IMPORT_LIMIT_WH + 1, 0).to_json())
+        assert (code, body["reason"]) == (422, "ABOVE_METER_LIMIT")
+        assert f"{IMPORT_LIMIT_WH + 1} Wh imported since its last accepted reading" in body["error"]
+        assert "over 900 s" in body["error"]
+
+        # a gateway back from an outage: interval 2's reading covers intervals 1 and 2, twice the energy
+        catch_up = env.sign(house, 2, 3 * IMPORT_LIMIT_WH, 0)
+        assert post(relay, catch_up.to_json()) == (202, {"queued": 1})
+        assert status(relay)["queue_depth"] == 1
+
+
+def test_a_queued_reading_the_chain_would_now_refuse_costs_no_gas(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = prosumer(env)
+    queued = env.sign(house, 1, 0, 2 * EXPORT_LIMIT_WH)  # within the limit over intervals 0 and 1
+    with make_relay(batch_seconds=NEVER, batch_size=2, meter_ttl=0.0) as relay:
+        assert post(relay, queued.to_json())[0] == 202
+        env.loop.submit([env.sign(house, 0, 0, 0)])  # the gateway sent interval 0 itself: interval 1 alone is over
+        other = env.sign(consumer(env), 0, 10, 0)
+        assert post(relay, other.to_json())[0] == 202  # the batch is full
+
+        refused, accepted = wait_settled(relay, queued, other)
+
+    assert refused == {"status": "rejected", "reason": "ABOVE_METER_LIMIT", "tx": None}
+    assert accepted["status"] == "accepted"
+    assert rejections_on_chain(env) == 0
+    assert env.counter(house) == (1, 0, 0)
+
+
+def test_a_repaired_meter_is_picked_up_at_once(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = consumer(env)
+    with make_relay(batch_seconds=NEVER, batch_size=2, meter_ttl=NEVER) as relay:
+        before = env.sign(house, 0, 100, 0)
+        assert post(relay, before.to_json())[0] == 202  # the meter is now cached with indices (0, 0)
+        env.loop.repair_meter(house.meter_id, house.key.address, 10_000, 0)  # swapped for one at 10 kWh
+        after = env.sign(house, 1, 10_500, 0)  # from the cache, 10,500 Wh in 1,800 s: above 12 kVA
+
+        assert post(relay, after.to_json()) == (202, {"queued": 1})
+
+        refused, accepted = wait_settled(relay, before, after)
+
+    assert refused == {"status": "rejected", "reason": "INDEX_DECREASED", "tx": None}  # no gas spent on it
+    assert accepted["status"] == "accepted"
+    assert env.counter(house) == (2, 10_500, 0)
+
+
 def test_a_duplicate_of_a_queued_or_recorded_reading_is_a_conflict(env: SignedLoop, make_relay: MakeRelay) -> None:
-    queued = env.sign(env.households[0], 0, 1, 1)
-    recorded = env.sign(env.households[1], 0, 2, 2)
+    queued = env.sign(prosumer(env), 0, 1, 1)
+    recorded = env.sign(consumer(env), 0, 2, 0)
     env.loop.submit([recorded])  # the gateway sent this one itself
     with make_relay(batch_seconds=NEVER) as relay:
         assert post(relay, queued.to_json())[0] == 202
-        again = env.sign(env.households[0], 0, 9, 9)  # another reading for the same interval
+        again = env.sign(prosumer(env), 0, 9, 9)  # another reading for the same interval
 
         code, body = post(relay, again.to_json())
         assert (code, body["error"].split(" is ")[-1]) == (409, "already queued: nothing to do")
@@ -288,7 +408,7 @@ def test_a_duplicate_of_a_queued_or_recorded_reading_is_a_conflict(env: SignedLo
 
 
 def test_a_reading_the_loop_rejected_may_be_posted_again(env: SignedLoop, make_relay: MakeRelay) -> None:
-    early = env.sign(env.households[0], 5, 1, 1)  # settlement is at interval 0: too far ahead for now
+    early = env.sign(prosumer(env), 5, 1, 1)  # settlement is at interval 0: too far ahead for now
     with make_relay(batch_seconds=0.2) as relay:
         assert post(relay, early.to_json())[0] == 202
         [settled] = wait_settled(relay, early)
@@ -300,7 +420,7 @@ def test_a_reading_the_loop_rejected_may_be_posted_again(env: SignedLoop, make_r
 
 
 def test_a_meter_over_its_rate_limit_is_told_to_slow_down(env: SignedLoop, make_relay: MakeRelay) -> None:
-    house, neighbour = env.households[0], env.households[1]
+    house, neighbour = prosumer(env), consumer(env)
     with make_relay(batch_seconds=NEVER, rate_limit=1) as relay:
         assert post(relay, env.sign(house, 0, 1, 1).to_json())[0] == 202
 
@@ -308,12 +428,12 @@ def test_a_meter_over_its_rate_limit_is_told_to_slow_down(env: SignedLoop, make_
 
         assert code == 429
         assert "more than 1 readings in a minute" in body["error"]
-        assert post(relay, env.sign(neighbour, 0, 1, 1).to_json())[0] == 202  # a neighbour is not slowed down
+        assert post(relay, env.sign(neighbour, 0, 1, 0).to_json())[0] == 202  # a neighbour is not slowed down
         assert status(relay)["queue_depth"] == 2
 
 
 def test_a_multi_reading_post_is_all_or_nothing(env: SignedLoop, make_relay: MakeRelay) -> None:
-    good = [env.sign(env.households[1], 0, 3, 0), env.sign(env.households[2], 0, 4, 4)]
+    good = [env.sign(consumer(env), 0, 3, 0), env.sign(prosumer(env), 0, 4, 4)]
     with make_relay(batch_seconds=NEVER) as relay:
         code, body = post(relay, {"readings": [r.to_json() for r in (good[0], _forged(env), good[1])]})
 
@@ -323,7 +443,7 @@ def test_a_multi_reading_post_is_all_or_nothing(env: SignedLoop, make_relay: Mak
         assert [fate(relay, r)[0] for r in good] == [404, 404]
 
         assert post(relay, {"readings": [r.to_json() for r in good]}) == (202, {"queued": 2})
-        code, body = post(relay, {"readings": [env.sign(env.households[0], 0, 1, 1).to_json(), good[1].to_json()]})
+        code, body = post(relay, {"readings": [env.sign(producer(env), 0, 0, 1).to_json(), good[1].to_json()]})
         assert (code, body["index"]) == (409, 1)
         assert status(relay)["queue_depth"] == 2
 
@@ -332,7 +452,7 @@ def test_a_multi_reading_post_is_all_or_nothing(env: SignedLoop, make_relay: Mak
 
 
 def test_duplicate_posts_reach_the_chain_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
-    signed = env.sign(env.households[2], 0, 50, 60)
+    signed = env.sign(prosumer(env), 0, 50, 60)
     with make_relay(batch_seconds=1.0) as relay, ThreadPoolExecutor(8) as pool:
         codes = sorted(pool.map(lambda _: post(relay, signed.to_json())[0], range(8)))
         assert codes == [202] + [409] * 7
@@ -346,11 +466,11 @@ def test_duplicate_posts_reach_the_chain_exactly_once(env: SignedLoop, make_rela
 
 
 def test_a_restarted_relay_submits_its_queue_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
-    readings = [env.sign(h, 0, 100 + i, 0) for i, h in enumerate(env.households)]
-    readings.append(env.sign(env.households[0], 1, 200, 0))
+    readings = [env.sign(producer(env), 0, 0, 100), env.sign(consumer(env), 0, 101, 0)]
+    readings += [env.sign(prosumer(env), 0, 102, 0), env.sign(prosumer(env), 1, 200, 0)]
     with make_relay(batch_seconds=NEVER) as first:
         assert post(first, {"readings": [r.to_json() for r in readings]}) == (202, {"queued": 4})
-    assert env.counter(env.households[0])[0] == 0  # nothing sent before the stop
+    assert env.counter(prosumer(env))[0] == 0  # nothing sent before the stop
 
     with make_relay(batch_seconds=0.5) as second:
         fates = wait_settled(second, *readings)
@@ -360,14 +480,14 @@ def test_a_restarted_relay_submits_its_queue_exactly_once(env: SignedLoop, make_
     for signed, settled in zip(readings, fates, strict=True):
         assert accepted_on_chain(env, signed) == [settled["tx"]]
     assert rejections_on_chain(env) == 0
-    assert env.counter(env.households[0]) == (2, 200, 0)
+    assert env.counter(prosumer(env)) == (2, 200, 0)
     assert (report["submitted"], report["accepted"]) == (4, 4)
 
 
 def test_a_batch_whose_receipt_was_lost_is_not_sent_again(
     env: SignedLoop, make_relay: MakeRelay, queue_file: Path
 ) -> None:
-    readings = [env.sign(h, 0, 7 + i, 0) for i, h in enumerate(env.households[:2])]
+    readings = [env.sign(h, 0, 7 + i, 0) for i, h in enumerate(env.households[1:])]
     with make_relay(batch_seconds=NEVER) as first:
         assert post(first, {"readings": [r.to_json() for r in readings]})[0] == 202
     queue = ReadingQueue(queue_file, env.loop.domain)  # a relay that crashed right after sending its batch:
@@ -390,7 +510,7 @@ def test_a_batch_whose_receipt_was_lost_is_not_sent_again(
 
 
 def test_a_rotated_signer_is_picked_up_at_once(env: SignedLoop, make_relay: MakeRelay) -> None:
-    house = env.households[0]
+    house = prosumer(env)
     old_key_reading = env.sign(house, 0, 1, 1)
     new_key = Account.create()
     with make_relay(batch_seconds=NEVER, batch_size=2, meter_ttl=NEVER) as relay:
@@ -409,7 +529,7 @@ def test_a_rotated_signer_is_picked_up_at_once(env: SignedLoop, make_relay: Make
 
 
 def test_a_failing_batch_stays_queued_and_is_retried(env: SignedLoop, make_relay: MakeRelay) -> None:
-    signed = env.sign(env.households[1], 0, 11, 0)
+    signed = env.sign(consumer(env), 0, 11, 0)
     env.loop.pause_readings()
     with make_relay(batch_seconds=0.2) as relay:
         assert post(relay, signed.to_json())[0] == 202
@@ -466,7 +586,7 @@ def test_daisee_relay_serve_runs_until_sigint(env: SignedLoop, isolated_home: Pa
                 return False
 
         wait_for("the relay to answer", healthy)
-        signed = env.sign(env.households[0], 0, 42, 0)
+        signed = env.sign(consumer(env), 0, 42, 0)
         assert call(base + "/readings", json.dumps(signed.to_json()).encode())[0] == 202
         where = f"{base}/readings/{signed.reading.meter_id.hex()}/0"
         wait_for("the batch", lambda: call(where)[1]["status"] == "accepted")
