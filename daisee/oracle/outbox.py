@@ -16,6 +16,10 @@ from daisee.errors import DaiseeError
 from daisee.readings import Reading, SignedReading
 
 PENDING, SENT, CONFIRMED, REJECTED = "pending", "sent", "confirmed", "rejected"
+# A reading the chain will never take (the meter was not active yet, or it exceeds the meter's limits) is held:
+# not sent again, and not in the way of the later ones. The meter's indices are cumulative, so its energy rides
+# in the next accepted reading, which then marks it covered.
+HELD, COVERED = "held", "covered"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     meter_id BLOB NOT NULL,
@@ -94,11 +98,23 @@ class Outbox:
         return due
 
     def mark(self, reading: Reading, status: str, reason: str | None = None) -> None:
-        """Record what became of a reading (SENT, CONFIRMED or REJECTED)."""
-        self._db.execute(
-            "UPDATE readings SET status = ?, reason = ? WHERE meter_id = ? AND interval = ?",
-            (status, reason, reading.meter_id, reading.interval),
-        )
+        """Record what became of a reading (SENT, CONFIRMED, HELD or REJECTED); a CONFIRMED one covers the
+        meter's earlier held readings."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "UPDATE readings SET status = ?, reason = ? WHERE meter_id = ? AND interval = ?",
+                (status, reason, reading.meter_id, reading.interval),
+            )
+            if status == CONFIRMED:
+                self._db.execute(
+                    "UPDATE readings SET status = ?, reason = ? WHERE meter_id = ? AND status = ? AND interval < ?",
+                    (COVERED, f"carried by interval {reading.interval}", reading.meter_id, HELD, reading.interval),
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def retry_later(self, reading: Reading, delay: float, reason: str, *, count_attempt: bool = True) -> None:
         """Try again after `delay` seconds, remembering why; a failed attempt lengthens the next backoff."""

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from eth_keys.datatypes import PrivateKey
 
 from daisee.gateways import Gateway, MeterSample
-from daisee.oracle.outbox import CONFIRMED, REJECTED, SENT, Outbox
+from daisee.oracle.outbox import CONFIRMED, HELD, REJECTED, SENT, Outbox
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import RETRY, WAIT, ReadingSender
-from daisee.readings import LoopDomain
+from daisee.oracle.senders import PMO_ALERTS, RETRY, WAIT, ReadingSender
+from daisee.readings import LoopDomain, Reading
 
 log = logging.getLogger("daisee.oracle")
 MAX_BACKOFF = 300.0
 WAIT_SECONDS = 5.0  # when the chain asks to come back later
+_PMO_ALERTS = {reason.name for reason in PMO_ALERTS}
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Oracle:
                 self.outbox.mark(reading, CONFIRMED, outcome.reason)
                 confirmed += 1
                 log.info("event=confirmed interval=%d", reading.interval)
+            elif outcome.status == HELD:
+                self._hold(reading, outcome.reason or "")
             elif outcome.status == REJECTED:
                 self.outbox.mark(reading, REJECTED, outcome.reason)
                 self.outbox.alert("rejected", f"interval {reading.interval}: {outcome.reason}")
@@ -84,6 +87,19 @@ class Oracle:
                     reading, WAIT_SECONDS, outcome.reason or "awaiting the relay", count_attempt=False
                 )
         return confirmed
+
+    def _hold(self, reading: Reading, reason: str) -> None:
+        """Keep aside a reading the chain will never take; the meter's next reading carries its energy."""
+        self.outbox.mark(reading, HELD, reason)
+        if reason not in _PMO_ALERTS:  # before the meter's first interval: nothing is wrong
+            log.info("event=held interval=%d reason=%s", reading.interval, reason)
+            return
+        message = (
+            f"interval {reading.interval}: {reason}: a wrong limit or a broken meter, tell the PMO "
+            "(the next reading carries its energy if it fits the meter's limits)"
+        )
+        self.outbox.alert("meter-limits", message)
+        log.warning("event=held interval=%d reason=%s note=tell-the-pmo", reading.interval, reason)
 
     def run(self, gateway: Gateway, flush_seconds: float = 1.0) -> None:
         """Read `gateway` in a thread and sign and send until `stop` is set."""

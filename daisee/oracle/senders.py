@@ -11,18 +11,25 @@ from typing import Protocol
 from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
-from daisee.oracle.outbox import CONFIRMED, REJECTED, SENT
+from daisee.oracle.outbox import CONFIRMED, HELD, REJECTED, SENT
 from daisee.readings import SignedReading
 
 RETRY = "retry"  # something failed (node or relay unreachable): back off
 WAIT = "wait"  # the chain is not ready for it yet (interval not over, settlement behind): ask again soon
 # The chain may take these later (the interval has not ended, or settlement must catch up first).
 _TRANSIENT = {RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG}
+# The chain never takes this reading, but the meter's next one covers more time and carries its energy: the
+# reading is held (HELD in daisee.oracle.outbox). Before the meter's first interval (the notice of its
+# admission) that is expected; a flow the meter's kind cannot have, or more energy than its limits allow, is a
+# wrong limit or a broken meter, which the PMO must hear of.
+HELD_REASONS = {RejectReason.NOT_YET_ACTIVE, RejectReason.FLOW_NOT_ALLOWED, RejectReason.ABOVE_METER_LIMIT}
+PMO_ALERTS = {RejectReason.FLOW_NOT_ALLOWED, RejectReason.ABOVE_METER_LIMIT}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one reading: CONFIRMED, REJECTED (final, with its reason), SENT (await), RETRY or WAIT."""
+    """What became of one reading: CONFIRMED, REJECTED (final, with its reason), HELD (its energy rides in the
+    meter's next reading), SENT (await), RETRY or WAIT."""
 
     status: str
     reason: str | None = None
@@ -61,6 +68,8 @@ def _after_rejection(reason: RejectReason) -> Outcome:
         return Outcome(CONFIRMED, "the chain already has this interval")  # idempotent re-send
     if reason in _TRANSIENT:
         return Outcome(WAIT, reason.name)
+    if reason in HELD_REASONS:
+        return Outcome(HELD, reason.name)
     return Outcome(REJECTED, reason.name)
 
 
@@ -101,8 +110,9 @@ class RelaySender:
             return Outcome(SENT)
         if status == 409:  # the relay holds it, or the chain already has it
             return Outcome(CONFIRMED) if body.get("reason") == RejectReason.STALE_INTERVAL.name else Outcome(SENT)
-        if status == 422:
-            return Outcome(REJECTED, str(body.get("reason") or body.get("error")))
+        if status == 422:  # the relay applies the loop's rules before queuing
+            reason = body.get("reason")
+            return _relay_rejection(str(reason)) if reason else Outcome(REJECTED, str(body.get("error")))
         return Outcome(RETRY, f"relay answered {status}: {body.get('error')}")
 
     def _request(self, method: str, path: str, payload: object = None) -> tuple[int, dict[str, object]]:

@@ -12,10 +12,10 @@ from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
 from daisee.gateways import MeterSample
 from daisee.oracle.config import load_config
-from daisee.oracle.outbox import CONFIRMED, PENDING, REJECTED, SENT, Outbox
+from daisee.oracle.outbox import CONFIRMED, COVERED, HELD, PENDING, REJECTED, SENT, Outbox
 from daisee.oracle.runner import Oracle
 from daisee.oracle.sampler import Sampler
-from daisee.oracle.senders import RETRY, WAIT, Outcome, _after_rejection
+from daisee.oracle.senders import RETRY, WAIT, Outcome, _after_rejection, _relay_rejection
 from daisee.readings import LoopDomain, Reading, SignedReading
 
 METER = b"\x42" * 32
@@ -114,19 +114,36 @@ def test_sampler_keeps_the_export_index_when_the_meter_has_none() -> None:
 # --- outcomes and flushing ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("reason", "status"),
-    [
-        (RejectReason.STALE_INTERVAL, CONFIRMED),
-        (RejectReason.FUTURE_INTERVAL, WAIT),
-        (RejectReason.SETTLEMENT_BACKLOG, WAIT),
-        (RejectReason.BAD_SIGNATURE, REJECTED),
-        (RejectReason.INTERVAL_FINALIZED, REJECTED),
-        (RejectReason.INDEX_DECREASED, REJECTED),
-    ],
-)
-def test_what_a_rejection_means_for_the_outbox(reason: RejectReason, status: str) -> None:
-    assert _after_rejection(reason).status == status
+WHAT_EACH_REJECTION_MEANS = {
+    RejectReason.UNKNOWN_METER: REJECTED,
+    RejectReason.BAD_SIGNATURE: REJECTED,
+    RejectReason.METER_INACTIVE: REJECTED,
+    RejectReason.NOT_YET_ACTIVE: HELD,  # the admission's notice runs: a later reading carries the energy
+    RejectReason.STALE_INTERVAL: CONFIRMED,  # a re-send of a reading the chain has
+    RejectReason.FUTURE_INTERVAL: WAIT,
+    RejectReason.INTERVAL_FINALIZED: REJECTED,
+    RejectReason.SETTLEMENT_BACKLOG: WAIT,
+    RejectReason.INDEX_DECREASED: REJECTED,
+    RejectReason.FLOW_NOT_ALLOWED: HELD,  # and an alert for the PMO
+    RejectReason.ABOVE_METER_LIMIT: HELD,  # and an alert for the PMO
+}
+
+
+@pytest.mark.parametrize("reason", RejectReason, ids=lambda reason: reason.name)
+def test_what_a_rejection_means_for_the_outbox(reason: RejectReason) -> None:
+    outcome = _after_rejection(reason)
+    assert outcome.status == WHAT_EACH_REJECTION_MEANS[reason]
+    if outcome.status != CONFIRMED:
+        assert outcome.reason == reason.name
+
+
+@pytest.mark.parametrize("reason", RejectReason, ids=lambda reason: reason.name)
+def test_a_relay_s_rejection_means_what_the_chain_s_does(reason: RejectReason) -> None:
+    assert _relay_rejection(reason.name) == _after_rejection(reason)
+
+
+def test_a_rejection_reason_the_oracle_does_not_know_is_final() -> None:
+    assert _relay_rejection("SOMETHING_NEW") == Outcome(REJECTED, "SOMETHING_NEW")
 
 
 class _Scripted:
@@ -160,6 +177,55 @@ def test_flush_marks_each_reading_from_its_outcome(tmp_path: Path) -> None:
     ]
     assert outbox.alerts()[0][1:] == ("rejected", "interval 1: INDEX_DECREASED")
     assert outbox.due(now=1e12) == [_signed(2, imp=102), _signed(3, imp=103)]
+
+
+def test_a_reading_over_the_meter_s_limits_is_held_and_the_pmo_told(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    for t in (0, 1, 2):
+        outbox.add(_signed(t, imp=100 + t))
+    sender = _Scripted([Outcome(HELD, "ABOVE_METER_LIMIT"), Outcome(HELD, "FLOW_NOT_ALLOWED"), Outcome(WAIT, "x")])
+    oracle = Oracle(Sampler(METER, GENESIS, LENGTH), KEY, DOMAIN, outbox, sender)
+
+    assert oracle.flush() == 0
+
+    assert [(r.status, r.reason) for r in outbox.rows()] == [
+        (HELD, "ABOVE_METER_LIMIT"),
+        (HELD, "FLOW_NOT_ALLOWED"),
+        (PENDING, "x"),
+    ]
+    assert [(kind, message) for _, kind, message in reversed(outbox.alerts())] == [
+        (
+            "meter-limits",
+            "interval 0: ABOVE_METER_LIMIT: a wrong limit or a broken meter, tell the PMO "
+            "(the next reading carries its energy if it fits the meter's limits)",
+        ),
+        (
+            "meter-limits",
+            "interval 1: FLOW_NOT_ALLOWED: a wrong limit or a broken meter, tell the PMO "
+            "(the next reading carries its energy if it fits the meter's limits)",
+        ),
+    ]
+    assert outbox.backlog() == 1  # held readings are not sent again, and the later ones do not wait for them
+    assert outbox.due(now=1e12) == [_signed(2, imp=102)]
+
+
+def test_a_held_reading_is_covered_by_the_next_one_the_chain_takes(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    for t in (0, 1, 2, 3):
+        outbox.add(_signed(t, imp=100 + t))
+    sender = _Scripted([Outcome(HELD, "NOT_YET_ACTIVE"), Outcome(HELD, "NOT_YET_ACTIVE"), Outcome(CONFIRMED)])
+    oracle = Oracle(Sampler(METER, GENESIS, LENGTH), KEY, DOMAIN, outbox, sender)
+
+    assert oracle.flush() == 1
+
+    assert [(r.signed.reading.interval, r.status, r.reason) for r in outbox.rows()] == [
+        (0, COVERED, "carried by interval 2"),
+        (1, COVERED, "carried by interval 2"),
+        (2, CONFIRMED, None),
+        (3, PENDING, "no answer"),  # tried again later
+    ]
+    assert outbox.alerts() == []  # a meter waiting for its first interval is not a fault
+    assert sender.sent == [0, 1, 2, 3]
 
 
 def test_handle_signs_into_the_outbox_before_sending(tmp_path: Path) -> None:
