@@ -3,8 +3,9 @@
     brownie run scripts/simulate_day.py --network development           # 96 intervals of 15 min
     brownie run scripts/simulate_day.py main 8 --network development    # 8 intervals
 
-Starts at the loop's current interval; for each one it moves the development chain's clock to the
-interval's end, then submits every household's EIP-712 signed reading (daisee's simulation and signing).
+Starts at the loop's current interval (a meter reports only from the interval of its admission, so run
+add_members.py first); for each one it moves the development chain's clock to the interval's end, then
+submits every household's EIP-712 signed reading (daisee's simulation and signing).
 A meter may report at most SETTLEMENT_LAG intervals ahead of settlement, so older intervals are finalized
 and settled on the way; settle.py settles the rest.
 """

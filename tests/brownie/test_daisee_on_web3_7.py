@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode
 from daisee.domain import meter_id
 from tests.brownie.conftest import Venv
@@ -31,6 +32,9 @@ def test_daisee_deploys_admits_and_reports_on_web3_7(venv: Venv, anvil_node: Loc
         "member", "add", "house-7", "--signer", signer, "--payout", payout, "--kind", "prosumer", "--import-wh", "1200"
     )
     report = daisee("report")
+    w3 = connect(anvil_node.url).w3
+    admitted_at = w3.eth.get_block(w3.eth.get_transaction_receipt(added["tx_hash"])["blockNumber"])["timestamp"]
+    admitted_in = (admitted_at - deployed["parameters"]["genesis"]) // 600
 
     assert (deployed["network"], deployed["record"]) == ("anvil", "deployments/31337.json")
     assert deployed["parameters"]["interval_seconds"] == 600
@@ -42,6 +46,10 @@ def test_daisee_deploys_admits_and_reports_on_web3_7(venv: Venv, anvil_node: Loc
         "active": True,
         "import_wh": 1200,
         "export_wh": 0,
+        "import_limit_w": 12_000,  # a household's defaults: 12 kVA, 9 kWc
+        "export_limit_w": 9_000,
+        "active_from": admitted_in,  # a development loop has no notice: it reports from its admission
+        "change": None,
         "tx_hash": added["tx_hash"],
         "gas_used": added["gas_used"],
     }
