@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from daisee.chain import artifacts
-from daisee.chain.artifacts import load_artifact, stale_artifacts, write_artifacts
+from daisee.chain.artifacts import linked_bytecode, load_artifact, stale_artifacts, write_artifacts
 from daisee.chain.compiler import SOLC_VERSION, compile_contracts, find_project_root
+from daisee.chain.deploy import LOOP_LIBRARIES
 from daisee.errors import DaiseeError
 
 
@@ -86,10 +87,49 @@ def test_write_artifacts_refreshes_what_load_artifact_returns(tmp_path: Path, mo
 
 def test_load_artifact_returns_a_shipped_contract() -> None:
     loop = load_artifact("EnergyLoop")
+    bytecode = linked_bytecode(loop, dict.fromkeys(LOOP_LIBRARIES, "0x" + "00" * 20))
 
     assert loop["contractName"] == "EnergyLoop"
-    assert bytes.fromhex(loop["bytecode"][2:])[-2:] == bytes.fromhex("0033")  # solc's CBOR metadata length
+    assert bytes.fromhex(bytecode[2:])[-2:] == bytes.fromhex("0033")  # solc's CBOR metadata length
     assert any(entry["type"] == "constructor" for entry in loop["abi"])
+
+
+def test_the_loop_links_the_libraries_deploy_loop_deploys_first() -> None:
+    loop = load_artifact("EnergyLoop")
+
+    linked = {name: source for source, names in loop["linkReferences"].items() for name in names}
+
+    assert sorted(linked) == sorted(LOOP_LIBRARIES)
+    assert linked == {name: f"contracts/libraries/{name}.sol" for name in LOOP_LIBRARIES}
+    for name in LOOP_LIBRARIES:
+        library = load_artifact(name)
+        assert library["linkReferences"] == {}  # deployable as it is
+        assert library["sourceName"] == linked[name]
+
+
+def test_linked_bytecode_writes_each_library_address_at_its_references() -> None:
+    loop = load_artifact("EnergyLoop")
+    addresses = {name: "0x" + f"{i + 1:02x}" * 20 for i, name in enumerate(LOOP_LIBRARIES)}
+
+    linked = linked_bytecode(loop, addresses)
+    code = bytes.fromhex(linked[2:])  # hex throughout: no placeholder is left
+
+    assert len(linked) == len(loop["bytecode"])
+    for references in loop["linkReferences"].values():
+        for name, places in references.items():
+            assert places
+            for place in places:
+                start, length = place["start"], place["length"]
+                assert loop["bytecode"][2 + 2 * start :].startswith("__$")  # solc's placeholder
+                assert length == 20
+                assert code[start : start + length] == bytes.fromhex(addresses[name][2:])
+
+
+def test_linked_bytecode_refuses_a_missing_library() -> None:
+    loop = load_artifact("EnergyLoop")
+
+    with pytest.raises(DaiseeError, match="EnergyLoop links library Settlement: deploy it first"):
+        linked_bytecode(loop, {"MeterAdmin": "0x" + "01" * 20, "Ledger": "0x" + "02" * 20})
 
 
 @pytest.mark.usefixtures("fresh_cache")

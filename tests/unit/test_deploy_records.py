@@ -11,6 +11,7 @@ from web3 import Web3
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import (
     LOOP_CONTRACT,
+    LOOP_LIBRARIES,
     Deployment,
     LoopParameters,
     deploy_loop,
@@ -86,6 +87,32 @@ def test_loop_parameters_default_to_prorata_quarter_hours_at_ten_cents() -> None
         100,
         None,
     )
+    assert (params.resolved_grace(), params.resolved_cap()) == (300, 200)  # a third of an interval, twice the price
+    assert (params.resolved_notice(dev_chain=True), params.resolved_notice(dev_chain=False)) == (0, 7 * 86_400)
+
+
+def test_the_constructor_takes_one_config_struct_in_its_field_order() -> None:
+    params = LoopParameters(interval_seconds=600, key=AllocationKey.WEIGHTED, price_per_wh=125, grace_seconds=90)
+    pmo, token = "0x" + "11" * 20, "0x" + "22" * 20
+
+    assert params.constructor_args(pmo, 1_700_000_400, token, 3600) == (
+        (pmo, pmo, token, 1_700_000_400, 600, 90, 3600, int(AllocationKey.WEIGHTED), 125, 250),
+    )
+    credits_only = LoopParameters(treasury="0x" + "33" * 20, token=None, price_cap_per_wh=1000)
+    assert credits_only.constructor_args(pmo, 0, None, 0) == (
+        (pmo, "0x" + "33" * 20, "0x" + "00" * 20, 0, 900, 300, 0, 0, 100, 1000),
+    )
+
+
+def test_a_record_names_the_loop_its_token_and_its_linked_libraries(tmp_path: Path) -> None:
+    libraries = {name: "0x" + f"{i + 1:02x}" * 20 for i, name in enumerate(LOOP_LIBRARIES)}
+    deployment = a_deployment()
+    deployment.token, deployment.libraries = "0x" + "ee" * 20, libraries
+
+    data = json.loads(save_deployment(deployment, tmp_path).read_text())
+
+    assert data["contracts"] == {LOOP_CONTRACT: NO_CODE_ADDRESS, "SettlementToken": "0x" + "ee" * 20, **libraries}
+    assert data["libraries"] == libraries
 
 
 # --- save_deployment / ensure_can_record ---------------------------------------------------------
@@ -215,6 +242,27 @@ def test_a_real_deployment_saved_then_loaded_round_trips(anvil: Chain, tmp_path:
     assert loaded.parameters["price_per_wh"] == 125
     assert loaded.parameters["price_per_kwh"] == "0.125"
     assert loaded.parameters["gas_used"] > 0
+    assert (loaded.parameters["notice_seconds"], loaded.parameters["price_cap_per_wh"]) == (0, 250)  # a dev chain
+    assert loaded.parameters["grace_seconds"] == 200
     receipt = anvil.w3.eth.get_transaction_receipt(loaded.tx_hash)
     assert receipt["contractAddress"] == loaded.address
     assert receipt["blockNumber"] == loaded.block
+
+
+def test_a_real_deployment_links_the_libraries_it_records(anvil: Chain, tmp_path: Path) -> None:
+    deployment = deploy_loop(Sender.dev(anvil), LoopParameters(token=None))
+    save_deployment(deployment, tmp_path)
+
+    loaded = load_deployment(anvil, tmp_path)
+
+    assert list(loaded.libraries) == list(LOOP_LIBRARIES)
+    assert len(set(loaded.libraries.values())) == len(LOOP_LIBRARIES)
+    code = bytes(anvil.w3.eth.get_code(loaded.address)).hex()
+    for name, address in loaded.libraries.items():
+        assert len(anvil.w3.eth.get_code(address)) > 0
+        assert address.lower().removeprefix("0x") in code, f"{name} is not linked into the loop"
+    assert loaded.token is None
+    assert json.loads(record_path(anvil.chain_id, tmp_path).read_text())["contracts"] == {
+        LOOP_CONTRACT: loaded.address,
+        **loaded.libraries,
+    }

@@ -13,6 +13,7 @@ import yaml
 
 from daisee.chain import compiler
 from daisee.chain.artifacts import ARTIFACTS_DIR
+from daisee.chain.deploy import LOOP_CONTRACT, LOOP_LIBRARIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,3 +72,18 @@ def test_shipped_artifacts_were_compiled_with_the_pinned_settings() -> None:
         assert settings["version"].startswith(compiler.SOLC_VERSION + "+commit."), path.name
         assert settings["evmVersion"] == compiler.EVM_VERSION, path.name
         assert settings["optimizer"] == {"enabled": True, "runs": compiler.OPTIMIZER_RUNS}, path.name
+
+
+def test_the_optimizer_runs_stay_at_1000() -> None:
+    # the gas snapshot, the README's gas table and the contracts' size margin were measured at 1000 runs
+    assert compiler.OPTIMIZER_RUNS == 1000
+
+
+def test_the_libraries_the_loop_links_are_shipped_with_the_pinned_settings() -> None:
+    loop = json.loads((ARTIFACTS_DIR / f"{LOOP_CONTRACT}.json").read_text())
+    linked = sorted(name for names in loop["linkReferences"].values() for name in names)
+
+    assert linked == sorted(LOOP_LIBRARIES)
+    for name in linked:
+        library = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
+        assert library["compiler"] == loop["compiler"], name  # one solc run, one set of settings
