@@ -15,6 +15,7 @@ from daisee.domain import AllocationKey, MeterKind
 from daisee.errors import DaiseeError
 from daisee.loop import AccountBalance, MeterSpec
 from tests.contract.conftest import SignedLoop, make_signed_loop
+from tests.contract.timetravel import travel_to
 
 
 def _token(loop: SignedLoop) -> Contract:
@@ -159,3 +160,41 @@ def test_admin_changes_are_evented(signed_loop: SignedLoop) -> None:
     assert [e["args"]["account"] for e in signed_loop.loop.events("Paused", paused)] == [signed_loop.pmo.address]
     assert [e["args"]["account"] for e in signed_loop.loop.events("Unpaused", resumed)] == [signed_loop.pmo.address]
     assert [e["args"]["meterId"] for e in signed_loop.loop.events("MeterRemoved", removed)] == [consumer]
+
+
+def test_an_announced_change_can_be_cancelled_and_then_never_applies(any_chain: Chain) -> None:
+    loop = make_signed_loop(any_chain, notice_seconds=1_800)
+    consumer = loop.households[1]
+    receipt = loop.loop.rotate_signer(consumer.meter_id, loop.outsider.address)
+    change = loop.loop.meter_change(consumer.meter_id)
+    assert change is not None
+    assert (change.signer, change.reset) == (loop.outsider.address, False)
+
+    cancelled = loop.loop.cancel_meter_change(consumer.meter_id)
+
+    assert [e["args"]["meterId"] for e in loop.loop.events("MeterChangeCancelled", cancelled)] == [consumer.meter_id]
+    assert loop.loop.meter_change(consumer.meter_id) is None
+    travel_to(loop.chain, loop.loop.events("MeterChangeScheduled", receipt)[0]["args"]["effectiveAt"] + 1)
+    no_change = f"NoMeterChange(meterId=0x{consumer.meter_id.hex()})"
+    with pytest.raises(DaiseeError, match=re.escape(no_change)):
+        loop.loop.as_sender(loop.outsider).apply_meter_change(consumer.meter_id)
+    with pytest.raises(DaiseeError, match=re.escape(no_change)):
+        loop.loop.as_sender(consumer.member).confirm_meter_change(consumer.meter_id)
+    with pytest.raises(DaiseeError, match=re.escape(no_change)):
+        loop.loop.cancel_meter_change(consumer.meter_id)
+    assert loop.loop.meter(consumer.meter_id).signer == consumer.key.address
+
+
+def test_coefficients_change_only_while_the_scheduled_terms_are_a_notice_away(any_chain: Chain) -> None:
+    loop = make_signed_loop(any_chain, notice_seconds=1_800)  # the clock in interval 4: terms from 7 on
+    meters = [h.meter_id for h in loop.households]
+    with pytest.raises(DaiseeError, match=re.escape("InvalidEffectiveInterval(from=6, earliest=7)")):
+        loop.loop.schedule_terms(AllocationKey.WEIGHTED, 100, 6)
+    loop.loop.schedule_terms(AllocationKey.WEIGHTED, 100, 7)
+    loop.loop.set_coefficients({meters[1]: (0, 5)})
+    assert loop.loop.contract.functions.meter(meters[1]).call()[9:12] == (0, 5, 1)  # nextShare, nextWeight, nextEpoch
+
+    travel_to(loop.chain, loop.start_of(5) + 1)  # interval 7 now starts less than the notice away
+    with pytest.raises(DaiseeError, match=re.escape("NoPendingTerms()")):
+        loop.loop.set_coefficients({meters[1]: (0, 9)})
+    assert loop.loop.contract.functions.meter(meters[1]).call()[9:12] == (0, 5, 1)
