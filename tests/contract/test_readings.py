@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from daisee.domain import MeterKind, RejectReason
+from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
 from daisee.readings import LoopDomain, Reading, SignedReading
 from tests.contract.conftest import SignedLoop
@@ -214,18 +214,6 @@ def test_rejects_a_removed_meter(signed_loop: SignedLoop) -> None:
     signed_loop.loop.submit([signed_loop.sign(producer, 0, 0, 10), signed_loop.sign(prosumer, 0, 10, 0)])
     signed_loop.loop.finalize(0)  # the two remaining meters are enough, within the day of grace
     assert signed_loop.loop.contract.functions.activeMeterCount().call() == 2
-
-
-def test_rejects_a_reading_before_the_meter_was_admitted(signed_loop: SignedLoop) -> None:
-    late_joiner = Account.create()
-    meter_id = b"\x42" * 32
-    signed_loop.loop.add_meter(meter_id, late_joiner.address, signed_loop.outsider.address, MeterKind.CONSUMER)
-    admitted = signed_loop.loop.current_interval()
-    assert admitted == 4
-    assert (signed_loop.loop.meter(meter_id).active_from, signed_loop.loop.meter(meter_id).next_interval) == (4, 4)
-
-    reading = Reading(meter_id, 1, 10, 0).sign(late_joiner.key, signed_loop.loop.domain)
-    _only_rejection(signed_loop.loop.submit([reading]), RejectReason.NOT_YET_ACTIVE)
 
 
 def test_rotated_out_signer_is_rejected_and_the_new_one_accepted(signed_loop: SignedLoop) -> None:
