@@ -156,19 +156,7 @@ def standard_input(project_root: Path) -> dict[str, Any]:
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "remappings": list(REMAPPINGS),
-            "outputSelection": {
-                source: {
-                    "*": [
-                        "abi",
-                        "evm.bytecode.object",
-                        "evm.bytecode.linkReferences",
-                        "evm.deployedBytecode.object",
-                        "devdoc",
-                        "userdoc",
-                    ]
-                }
-                for source in sources
-            },
+            "outputSelection": {source: {"*": list(_OUTPUTS)} for source in sources},
         },
     }
 
