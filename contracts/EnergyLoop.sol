@@ -134,9 +134,14 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     }
 
     /// @inheritdoc IEnergyLoop
-    /// @dev Reverts with {NotMeterPayout} or {NoMeterChange}.
-    function confirmMeterChange(bytes32 meterId) external {
+    /// @dev Reverts with {NotMeterPayout}, {MeterChangeMismatch} or {NoMeterChange}.
+    function confirmMeterChange(bytes32 meterId, address signer, bool reset, uint64 importWh, uint64 exportWh)
+        external
+    {
         if (msg.sender != _s.settings[meterId].payout) revert NotMeterPayout(meterId, msg.sender);
+        MeterChange memory c = _s.changes[meterId];
+        bool same = c.signer == signer && c.reset == reset && c.importWh == importWh && c.exportWh == exportWh;
+        if (c.signer != address(0) && !same) revert MeterChangeMismatch(meterId, c.signer);
         MeterAdmin.applyChange(_s, meterId, true);
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from eth_typing import ChecksumAddress
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -285,9 +285,16 @@ class Loop:
         call = self.contract.functions.cancelMeterChange(meter_id)
         return self.sender.transact(call, f"cancelling the change of meter 0x{meter_id.hex()}")
 
-    def confirm_meter_change(self, meter_id: bytes) -> TxReceipt:
-        """Agree, as the meter's payout account, to its announced change: it takes effect now."""
-        call = self.contract.functions.confirmMeterChange(meter_id)
+    def confirm_meter_change(self, meter_id: bytes, expected: MeterChange | None = None) -> TxReceipt:
+        """Agree, as the meter's payout account, to its announced change: it takes effect now.
+
+        The confirmation names the change (`expected`, by default the one announced now), so a change
+        the PMO announced in its place meanwhile is refused (`MeterChangeMismatch`), not confirmed.
+        """
+        change = expected or self.meter_change(meter_id) or _NO_CHANGE
+        call = self.contract.functions.confirmMeterChange(
+            meter_id, change.signer, change.reset, change.import_wh, change.export_wh
+        )
         return self.sender.transact(call, f"confirming the change of meter 0x{meter_id.hex()}")
 
     def apply_meter_change(self, meter_id: bytes) -> TxReceipt:
@@ -516,6 +523,10 @@ class Loop:
         if int(address, 16) == 0:
             return None
         return self.sender.chain.w3.eth.contract(address=address, abi=load_artifact("EuroToken")["abi"])
+
+
+# what a confirmation names when no change is announced: the contract answers NoMeterChange
+_NO_CHANGE = MeterChange(ChecksumAddress(HexAddress(HexStr("0x" + "00" * 20))), 0, False, 0, 0)
 
 
 def tx_hash(receipt: TxReceipt) -> str:

@@ -247,6 +247,8 @@ interface IEnergyLoop {
     error NoMeterChange(bytes32 meterId);
     /// @notice The change takes effect at `effectiveAt`, not before (unless the member confirms it).
     error MeterChangeNotDue(bytes32 meterId, uint256 effectiveAt);
+    /// @notice The change announced for this meter is not the one confirmed (`signer` is the announced key).
+    error MeterChangeMismatch(bytes32 meterId, address signer);
     /// @notice Only the meter's payout account may confirm a change of its meter.
     error NotMeterPayout(bytes32 meterId, address caller);
     /// @notice An index past the end of the meter list.
@@ -307,8 +309,10 @@ interface IEnergyLoop {
     /// @notice Withdraws an announced meter change. PMO only.
     function cancelMeterChange(bytes32 meterId) external;
 
-    /// @notice The member agrees to the announced change of its meter: it takes effect now. Payout only.
-    function confirmMeterChange(bytes32 meterId) external;
+    /// @notice The member agrees to the announced change of its meter, which it names (so that a change
+    /// announced in its place cannot ride on the confirmation): it takes effect now. Payout only.
+    function confirmMeterChange(bytes32 meterId, address signer, bool reset, uint64 importWh, uint64 exportWh)
+        external;
 
     /// @notice Puts an announced meter change into effect once its notice has passed. Anyone.
     function applyMeterChange(bytes32 meterId) external;

@@ -581,3 +581,21 @@ def test_a_repaired_meter_reports_again_after_a_stolen_key_pushed_its_index_up(e
     assert result.rejected == [(consumer.meter_id, 1, RejectReason.BAD_SIGNATURE)]
     assert result.accepted == [(consumer.meter_id, 1)]
     assert embedded_loop.loop.contract.functions.intervalTotals(1).call()[2] == 300
+
+
+def test_a_members_confirmation_cannot_carry_a_change_announced_in_its_place(embedded: Chain) -> None:
+    sl = make_signed_loop(embedded, notice_seconds=NOTICE)
+    consumer = sl.households[1]
+    chosen, pmo_gateway = Account.create(), Account.create()
+    sl.loop.rotate_signer(consumer.meter_id, chosen.address)
+    agreed = sl.loop.meter_change(consumer.meter_id)  # what the member read and agrees to
+    assert agreed is not None
+    sl.loop.rotate_signer(consumer.meter_id, pmo_gateway.address)  # the PMO front-runs the confirmation
+    before = money(sl.loop, [h.payout for h in sl.households])
+
+    expected = f"MeterChangeMismatch(meterId=0x{consumer.meter_id.hex()}, signer={pmo_gateway.address})"
+    with pytest.raises(DaiseeError, match=re.escape(expected)):
+        sl.loop.as_sender(consumer.member).confirm_meter_change(consumer.meter_id, agreed)
+
+    assert sl.loop.meter(consumer.meter_id).signer == consumer.key.address  # the notice still runs
+    assert money(sl.loop, [h.payout for h in sl.households]) == before
