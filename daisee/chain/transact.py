@@ -36,7 +36,15 @@ GAS_MARGIN = 1.2
 REPLACED_GRACE_SECONDS = 5.0  # how long a used nonce is given to show our receipt before it is said to be another's
 Call = ContractFunction | ContractConstructor
 _UNDERPRICED = ("underpriced", "less than block base fee", "fee cap less than", "max fee per gas less than")
-_NONCE_USED = ("nonce too low", "invalid transaction nonce", "already known", "known transaction")
+# a nonce another transaction of this account holds, mined or pending ("replacement ... underpriced":
+# a fresh transaction met another sender's pending one with that nonce)
+_NONCE_USED = (
+    "nonce too low",
+    "invalid transaction nonce",
+    "already known",
+    "known transaction",
+    "replacement transaction underpriced",
+)
 
 
 @dataclass
@@ -120,7 +128,7 @@ class Sender:
             )
         with self._lock:
             tx: TxParams = {**params, "gas": gas, "chainId": self.chain.chain_id, **fees}  # type: ignore[typeddict-item]
-            for attempt in range(2):
+            for attempt in range(3):
                 tx["nonce"] = Nonce(nonce if nonce is not None else self._peek_nonce())
                 built = call.build_transaction(tx)
                 try:
@@ -128,7 +136,7 @@ class Sender:
                     break
                 except _NonceUsedError:
                     self._next_nonce = None  # another program used this account: ask the node again
-                    if nonce is not None or attempt:
+                    if nonce is not None or attempt == 2:
                         raise DaiseeError(
                             f"{what}: nonce {tx['nonce']} of {self.address} is already used: "
                             "another program sends from this account; stop it and try again"

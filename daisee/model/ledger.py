@@ -105,6 +105,14 @@ class LedgerModel:
                 self._credit(claim.holder, paid)
         return settled
 
+    def due(self) -> int:
+        """How much of the oldest claim `pay_receivables` would settle now (`Ledger.due`)."""
+        if not self._claims:
+            return 0
+        claim = self._claims[0]
+        netted = min(claim.amount, self._debts.get(claim.holder, 0))
+        return netted + min(claim.amount - netted, self.recovered)
+
     # --- settlement
 
     def charge(self, address: str, cost: int) -> int:
