@@ -25,9 +25,9 @@ from daisee.readings import Reading
 INTERVAL_SECONDS = 900
 MEASURED_INTERVALS = 4  # interval 0 and 1 take each meter's fresh pending slots; 2 and 3 are steady state
 _STEADY = (2, 3)
-_KINDS = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
+KINDS = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
 # Wh per interval for each kind: (import, export); a prosumer both imports and exports.
-_ENERGY = {MeterKind.PRODUCER: (0, 800), MeterKind.CONSUMER: (500, 0), MeterKind.PROSUMER: (150, 300)}
+ENERGY = {MeterKind.PRODUCER: (0, 800), MeterKind.CONSUMER: (500, 0), MeterKind.PROSUMER: (150, 300)}
 _START_INDEX = 12_345_678  # meters join with the indices they already show
 
 
@@ -73,7 +73,7 @@ def bench_loop(sender: Sender, members: int, progress: Callable[[str], None] | N
     params = LoopParameters(INTERVAL_SECONDS, AllocationKey.PRORATA, 100, genesis, notice_seconds=0)
     loop = Loop(sender, deploy_loop(sender, params).address)
     keys = [PrivateKey(keccak(text=f"daisee-bench/{i}")) for i in range(members)]
-    kinds = [_KINDS[i % len(_KINDS)] for i in range(members)]
+    kinds = [KINDS[i % len(KINDS)] for i in range(members)]
     ids = [keccak(text=f"daisee-bench/meter/{i}") for i in range(members)]
     specs = [
         MeterSpec(mid, addr, addr, kind, import_wh=_START_INDEX, export_wh=_START_INDEX)
@@ -90,7 +90,7 @@ def bench_loop(sender: Sender, members: int, progress: Callable[[str], None] | N
         started = time.perf_counter()
         readings = [
             Reading(mid, t, _START_INDEX + imp * (t + 1), _START_INDEX + exp * (t + 1)).sign(key, loop.domain)
-            for mid, key, (imp, exp) in zip(ids, keys, (_ENERGY[k] for k in kinds), strict=True)
+            for mid, key, (imp, exp) in zip(ids, keys, (ENERGY[k] for k in kinds), strict=True)
         ]
         reading_gas.append(sum(int(s.receipt["gasUsed"]) for s in loop.submit_all(readings)) / members)
         seconds.append(time.perf_counter() - started)

@@ -18,6 +18,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 from web3.types import TxReceipt
 
+from daisee.bench import ENERGY, KINDS
 from daisee.chain.clock import advance_to
 from daisee.chain.connect import connect
 from daisee.chain.deploy import LoopParameters, deploy_loop
@@ -29,8 +30,6 @@ from daisee.readings import Reading, SignedReading
 SNAPSHOT = Path(__file__).resolve().parent.parent / "gas-snapshot.json"
 GENESIS = 2_000_000_000  # a fixed calendar: constructor arguments and signatures are the same every run
 INTERVAL = 900
-_ENERGY = {MeterKind.PRODUCER: (0, 800), MeterKind.CONSUMER: (500, 0), MeterKind.PROSUMER: (150, 300)}
-_KINDS = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
 BATCH = 10  # readings per batch in the scenario
 
 
@@ -47,7 +46,7 @@ def measure() -> dict[str, int]:
     loop = Loop(pmo, deploy_loop(pmo, params).address)
     keys = [PrivateKey(keccak(text=f"daisee-gas/{i}")) for i in range(BATCH)]
     ids = [keccak(text=f"daisee-gas/meter/{i}") for i in range(BATCH)]
-    kinds = [_KINDS[i % 3] for i in range(BATCH)]
+    kinds = [KINDS[i % len(KINDS)] for i in range(BATCH)]
     payouts = [str(k.public_key.to_checksum_address()) for k in keys]
     specs = [MeterSpec(i, p, p, kind) for i, p, kind in zip(ids, payouts, kinds, strict=True)]
     record("addMeters/1", loop.add_meters(specs[:1])[0])
@@ -65,7 +64,7 @@ def measure() -> dict[str, int]:
 
     def readings(t: int, meters: range) -> list[SignedReading]:
         def at(i: int) -> Reading:
-            imports, exports = _ENERGY[kinds[i]]
+            imports, exports = ENERGY[kinds[i]]
             return Reading(ids[i], t, imports * (t + 1), exports * (t + 1))
 
         return [at(i).sign(keys[i], loop.domain) for i in meters]
