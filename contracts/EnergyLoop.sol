@@ -291,7 +291,7 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         uint256 carriedProduced = produced - produced / covered;
         if ((carriedConsumed | carriedProduced) == 0) return;
         address payout = _s.settings[meterId].payout;
-        if (carriedConsumed != 0) EnergyRecords.mintConsumption(_energy, payout, carriedConsumed, 0);
+        if (carriedConsumed != 0) EnergyRecords.mintConsumption(_energy, payout, carriedConsumed, 0, 0);
         if (carriedProduced != 0) EnergyRecords.mintProduction(_energy, payout, carriedProduced);
         emit EnergyCarried(meterId, uint32(t), uint32(from), uint64(carriedConsumed), uint64(carriedProduced));
     }

@@ -20,19 +20,24 @@ library EnergyRecords {
         uint80 selfConsumedWh;
     }
 
-    /// @dev Mints a consumption record to `account`: consumed Wh, and the self-consumed part of them.
+    /// @dev Mints a consumption record to `account`: consumed Wh, the self-consumed part of them, and
+    /// with them the Wh a meter that also produces produced in the same interval (0 for none).
     function mintConsumption(
         mapping(address => Balances) storage energy,
         address account,
         uint256 consumedWh,
-        uint256 selfConsumedWh
+        uint256 selfConsumedWh,
+        uint256 producedWh
     ) internal {
         Balances storage a = energy[account];
         a.consumedWh += uint80(consumedWh);
         a.selfConsumedWh += uint80(selfConsumedWh);
-        uint256[] memory ids = new uint256[](2);
-        uint256[] memory values = new uint256[](2);
+        if (producedWh != 0) a.producedWh += uint80(producedWh);
+        uint256 kinds = producedWh == 0 ? 2 : 3;
+        uint256[] memory ids = new uint256[](kinds);
+        uint256[] memory values = new uint256[](kinds);
         (ids[0], ids[1], values[0], values[1]) = (CONSUMED, SELF_CONSUMED, consumedWh, selfConsumedWh);
+        if (producedWh != 0) (ids[2], values[2]) = (PRODUCED, producedWh);
         emit IERC1155.TransferBatch(msg.sender, address(0), account, ids, values);
     }
 

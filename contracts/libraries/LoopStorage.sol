@@ -36,8 +36,9 @@ library LoopStorage {
         uint48 producedWh;
     }
 
-    /// @dev Read by settlement: who is paid, the allocation coefficients, and whether the meter was
-    /// removed (as its record's `activeFrom` says for readings). One slot.
+    /// @dev Read by settlement: who is paid, the allocation coefficients, whether the meter was removed
+    /// (as its record's `activeFrom` says for readings) and whether it is on the consuming list (its
+    /// import limit is not 0). One slot.
     struct MeterSettings {
         address payout;
         uint16 share;
@@ -46,6 +47,7 @@ library LoopStorage {
         uint16 nextWeight;
         uint16 nextEpoch;
         bool removed;
+        bool consumes;
     }
 
     /// @dev The energy of an older unsettled interval, kept when a meter reports ahead of settlement.

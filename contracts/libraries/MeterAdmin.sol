@@ -29,7 +29,7 @@ library MeterAdmin {
             _checkNewMeter(s, m);
             s.records[m.meterId] = LoopStorage.MeterRecord(m.signer, m.importLimitW, m.exportLimitW, uint32(activeFrom));
             s.counters[m.meterId] = LoopStorage.MeterCounter(uint32(admitted), m.importWh, m.exportWh, 0, 0);
-            s.settings[m.meterId] = LoopStorage.MeterSettings(m.payout, m.share, m.weight, 0, 0, 0, false);
+            s.settings[m.meterId] = LoopStorage.MeterSettings(m.payout, m.share, m.weight, 0, 0, 0, false, m.importLimitW != 0);
             s.meterIds.push(m.meterId);
             if (m.importLimitW != 0) s.consuming.push(m.meterId);
             if (m.exportLimitW != 0) s.producing.push(m.meterId);

@@ -85,8 +85,14 @@ library Settlement {
         bytes32 meterId = list[cursor.position];
         (uint256 consumed, uint256 produced, bool nothingAfter) = _energyOf(s, meterId, c.interval);
         LoopStorage.MeterSettings memory settings = s.settings[meterId];
-        if (cursor.phase == 0 && consumed != 0) _settleConsumption(l, energy, c, meterId, settings, consumed);
-        if (cursor.phase == 1 && produced != 0) _settleProduction(l, energy, c, meterId, settings.payout, produced);
+        if (cursor.phase == 0) {
+            // a meter that also produces has its production minted here, with its consumption; the
+            // producing pass then books only its revenue
+            if (consumed != 0) _settleConsumption(l, energy, c, meterId, settings, consumed, produced);
+            else if (produced != 0) EnergyRecords.mintProduction(energy, settings.payout, produced);
+        } else if (produced != 0) {
+            _settleProduction(l, energy, c, meterId, settings, produced);
+        }
         if (nothingAfter && settings.removed) {
             list[cursor.position] = list[list.length - 1];
             list.pop();
@@ -101,7 +107,8 @@ library Settlement {
         Context memory c,
         bytes32 meterId,
         LoopStorage.MeterSettings memory settings,
-        uint256 consumed
+        uint256 consumed,
+        uint256 produced
     ) private {
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
         uint256 allocated;
@@ -120,7 +127,7 @@ library Settlement {
         uint256 cost = allocated * c.terms.pricePerWh;
         uint256 paid = Ledger.charge(l, settings.payout, cost);
         cursor.collected += uint128(paid);
-        EnergyRecords.mintConsumption(energy, settings.payout, consumed, allocated);
+        EnergyRecords.mintConsumption(energy, settings.payout, consumed, allocated, produced);
         emit IEnergyLoop.ConsumptionSettled(
             uint32(c.interval), meterId, uint64(consumed), uint64(allocated), cost, paid
         );
@@ -131,7 +138,7 @@ library Settlement {
         mapping(address => EnergyRecords.Balances) storage energy,
         Context memory c,
         bytes32 meterId,
-        address payout,
+        LoopStorage.MeterSettings memory settings,
         uint256 produced
     ) private {
         IEnergyLoop.SettlementCursor memory cursor = c.cursor;
@@ -142,8 +149,8 @@ library Settlement {
         uint256 paid = Allocation.cumulativeShare(cursor.cumulativeSoldWh, sold, cursor.collected, cursor.allocatedWh);
         cursor.cumulativeSoldWh += uint64(sold);
         uint256 revenue = sold * c.terms.pricePerWh;
-        Ledger.earn(l, payout, revenue, paid, c.queued);
-        EnergyRecords.mintProduction(energy, payout, produced);
+        Ledger.earn(l, settings.payout, revenue, paid, c.queued);
+        if (!settings.consumes) EnergyRecords.mintProduction(energy, settings.payout, produced);
         emit IEnergyLoop.ProductionSettled(uint32(c.interval), meterId, uint64(produced), uint64(sold), revenue, paid);
     }
 

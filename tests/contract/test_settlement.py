@@ -155,12 +155,17 @@ def test_energy_tokens_are_visible_but_not_transferable(signed_loop: SignedLoop)
     signed_loop.loop.finalize(0)
     [receipt] = signed_loop.loop.settle().receipts
     f = signed_loop.loop.contract.functions
-    producer, consumer, _ = signed_loop.households
+    producer, consumer, prosumer = signed_loop.households
 
-    [minted] = [
-        e["args"] for e in signed_loop.loop.events("TransferBatch", receipt) if e["args"]["to"] == consumer.payout
-    ]
+    batches = {e["args"]["to"]: e["args"] for e in signed_loop.loop.events("TransferBatch", receipt)}
+    singles = {e["args"]["to"]: e["args"] for e in signed_loop.loop.events("TransferSingle", receipt)}
+    minted = batches[consumer.payout]
     assert (int(minted["from"], 16), minted["ids"], minted["values"]) == (0, [1, 2], [700, 700])
+    # a prosumer's production is minted with its consumption, once: 400 Wh consumed, all of it local
+    assert (batches[prosumer.payout]["ids"], batches[prosumer.payout]["values"]) == ([1, 2, 0], [400, 400, 250])
+    assert prosumer.payout not in singles
+    assert (singles[producer.payout]["id"], singles[producer.payout]["value"]) == (0, 900)
+    assert f.balanceOf(prosumer.payout, 0).call() == 250
     assert f.supportsInterface(IERC1155).call()
     assert f.supportsInterface(IERC1155_METADATA).call()
     assert not f.supportsInterface(b"\xff\xff\xff\xff").call()

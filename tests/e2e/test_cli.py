@@ -286,7 +286,7 @@ def test_bench_reports_gas_per_reading_and_per_settled_member(daisee: Daisee, an
 @pytest.mark.xfail(
     strict=True,
     reason="known miss (issue 10): since the ledger keeps money beside the energy tokens and settles "
-    "consumption before production, settling a member costs 33-38k gas (README, Gas)",
+    "consumption before production, settling a member costs 31-35k gas (README, Gas)",
 )
 def test_settling_a_member_costs_at_most_30k_gas() -> None:
     assert measure()["settle/steady/10-meters"] / BATCH <= 30_000

@@ -48,6 +48,10 @@ def test_brownie_config_enables_the_optimizer_with_the_pinned_runs(brownie_confi
     assert brownie_config["compiler"]["solc"]["optimizer"] == {"enabled": True, "runs": compiler.OPTIMIZER_RUNS}
 
 
+def test_brownie_config_compiles_through_the_ir_pipeline_as_the_adapter_does(brownie_config: dict[str, Any]) -> None:
+    assert brownie_config["compiler"]["solc"]["viaIR"] is compiler.VIA_IR
+
+
 def test_brownie_config_remaps_openzeppelin_with_the_compiler_strings(brownie_config: dict[str, Any]) -> None:
     # the same strings, not just the same mapping: remappings enter the metadata hash in the bytecode
     assert tuple(brownie_config["compiler"]["solc"]["remappings"]) == compiler.REMAPPINGS
@@ -72,6 +76,7 @@ def test_shipped_artifacts_were_compiled_with_the_pinned_settings() -> None:
         assert settings["version"].startswith(compiler.SOLC_VERSION + "+commit."), path.name
         assert settings["evmVersion"] == compiler.EVM_VERSION, path.name
         assert settings["optimizer"] == {"enabled": True, "runs": compiler.OPTIMIZER_RUNS}, path.name
+        assert settings["viaIR"] is compiler.VIA_IR, path.name
 
 
 def test_the_optimizer_runs_stay_at_1000() -> None:
