@@ -300,7 +300,7 @@ class Loop:
     def apply_meter_change(self, meter_id: bytes) -> TxReceipt:
         """Put an announced change into effect once its notice has passed (anyone)."""
         call = self.contract.functions.applyMeterChange(meter_id)
-        return self.sender.transact(call, f"applying the change of meter 0x{meter_id.hex()}")
+        return self.sender.transact(call, f"applying the change of meter 0x{meter_id.hex()}", repeatable=True)
 
     def meter_change(self, meter_id: bytes) -> MeterChange | None:
         """The change announced for a meter, if any."""
@@ -364,12 +364,13 @@ class Loop:
 
     def submit(self, readings: Sequence[SignedReading]) -> SubmitResult:
         """Send one batch of signed readings; reports which were accepted and why others were not."""
-        return self._submitted(self.sender.transact(*self._submission(readings)))
+        return self._submitted(self.sender.transact(*self._submission(readings), repeatable=True))
 
     def submit_all(self, readings: Sequence[SignedReading]) -> list[SubmitResult]:
         """Send readings in batches of READING_BATCH, all in flight at once."""
         batches = [readings[i : i + READING_BATCH] for i in range(0, len(readings), READING_BATCH)]
-        return [self._submitted(r) for r in self.sender.transact_all([self._submission(b) for b in batches])]
+        calls = [self._submission(b) for b in batches]
+        return [self._submitted(r) for r in self.sender.transact_all(calls, repeatable=True)]
 
     def _submission(self, readings: Sequence[SignedReading]) -> tuple[ContractFunction, str]:
         call = self.contract.functions.submitReadings([r.as_call_arg() for r in readings])
@@ -391,14 +392,16 @@ class Loop:
 
     def finalize(self, interval: int) -> TxReceipt:
         """Close `interval` (anyone, once every meter reported or the grace period passed)."""
-        return self.sender.transact(self.contract.functions.finalize(interval), f"finalizing interval {interval}")
+        call = self.contract.functions.finalize(interval)
+        return self.sender.transact(call, f"finalizing interval {interval}", repeatable=True)
 
     def settle(self, max_steps: int = SETTLEMENT_STEPS) -> SettleResult:
         """Settle the next finalized interval completely, `max_steps` meter-sides per transaction."""
         interval = self.contract.functions.nextIntervalToSettle().call()
         result = SettleResult(interval)
         while True:
-            receipt = self.sender.transact(self.contract.functions.settle(max_steps), f"settling interval {interval}")
+            call = self.contract.functions.settle(max_steps)
+            receipt = self.sender.transact(call, f"settling interval {interval}", repeatable=True)
             result.receipts.append(receipt)
             if self.events("IntervalSettled", receipt):
                 return result
@@ -515,7 +518,8 @@ class Loop:
 
     def pay_receivables(self, max_claims: int = RECEIVABLE_CLAIMS) -> TxReceipt:
         """Pay receivables from repaid debts, oldest first (anyone)."""
-        return self.sender.transact(self.contract.functions.payReceivables(max_claims), "paying receivables")
+        call = self.contract.functions.payReceivables(max_claims)
+        return self.sender.transact(call, "paying receivables", repeatable=True)
 
     def settlement_token(self) -> Contract | None:
         """The loop's ERC-20, or None for a credits-only ledger."""

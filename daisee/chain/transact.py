@@ -1,16 +1,16 @@
 """Send transactions and deploy contracts, with errors a user can act on.
 
 A transaction is sent with an explicit nonce and fees, then awaited: its receipt, then the network's
-number of confirmations. Several can be in flight at once (the sender hands out nonces itself). One the
-node lost is sent again; one stuck below the going fee is replaced with a higher fee; one replaced by
-another transaction of the same account is reported, never silently taken for ours.
+number of confirmations. Several can be in flight at once, from several senders of one account (nonces
+come from one `NonceBook` per account). One the node lost is sent again; one stuck below the going fee
+is replaced with a higher fee. One whose nonce another program's transaction took is never taken for
+ours: a call that is safe to repeat is then sent again with a fresh nonce, any other is reported.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from web3.types import Nonce, TxParams, TxReceipt
 from daisee.chain.artifacts import linked_bytecode, load_artifact
 from daisee.chain.connect import Chain
 from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
+from daisee.chain.nonces import NonceBook, nonce_book
 from daisee.chain.reverts import describe_revert
 from daisee.errors import DaiseeError
 
@@ -56,6 +57,7 @@ class Pending:
     tx: TxParams
     hashes: list[HexBytes]
     sent_at: float
+    repeatable: bool = False  # sent again with a fresh nonce if another transaction takes this one's
 
     @property
     def nonce(self) -> int:
@@ -72,8 +74,11 @@ class Sender:
 
     chain: Chain
     address: ChecksumAddress
-    _next_nonce: int | None = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _nonces: NonceBook = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        node = self.chain.url or f"embedded:{id(self.chain.w3)}"
+        self._nonces = nonce_book(node, self.chain.chain_id, self.address)
 
     @classmethod
     def dev(cls, chain: Chain, index: int = 0) -> Sender:
@@ -91,16 +96,18 @@ class Sender:
     def balance(self) -> int:
         return int(self.chain.w3.eth.get_balance(self.address))
 
-    def transact(self, call: Call, what: str) -> TxReceipt:
-        """Send `call` and wait for its confirmed receipt; `what` names it in errors."""
-        return self.wait(self.send(call, what))
+    def transact(self, call: Call, what: str, *, repeatable: bool = False) -> TxReceipt:
+        """Send `call` and wait for its confirmed receipt; `what` names it in errors. A `repeatable` call
+        (one whose effect does not depend on having been sent before, such as settling) is sent again if
+        another program's transaction takes its nonce."""
+        return self.wait(self.send(call, what, repeatable=repeatable))
 
-    def transact_all(self, calls: Sequence[tuple[Call, str]]) -> list[TxReceipt]:
+    def transact_all(self, calls: Sequence[tuple[Call, str]], *, repeatable: bool = False) -> list[TxReceipt]:
         """Send independent calls all at once (consecutive nonces), then wait for each."""
         sent: list[Pending] = []
         try:
             for call, what in calls:
-                sent.append(self.send(call, what))
+                sent.append(self.send(call, what, repeatable=repeatable))
         except DaiseeError:
             for pending in sent:  # what went out still lands: wait for it before reporting the failure
                 with contextlib.suppress(DaiseeError):
@@ -110,11 +117,16 @@ class Sender:
 
     def next_nonce(self) -> int:
         """The nonce the next transaction will use: the node's count of our transactions, or past our own."""
-        with self._lock:
+        with self._nonces.reserved():
             return self._peek_nonce()
 
-    def send(self, call: Call, what: str, *, nonce: int | None = None) -> Pending:
+    def send(self, call: Call, what: str, *, nonce: int | None = None, repeatable: bool = False) -> Pending:
         """Estimate, price and check funds, then broadcast `call` without waiting for it."""
+        built, tx_hash = self._dispatch(call, what, nonce)
+        return Pending(call, what, built, [tx_hash], time.monotonic(), repeatable)
+
+    def _dispatch(self, call: Call, what: str, nonce: int | None) -> tuple[TxParams, HexBytes]:
+        """Build `call` with fresh gas, fees and nonce (or `nonce`) and broadcast it."""
         w3 = self.chain.w3
         params: TxParams = {"from": self.address}
         gas = self._gas_limit(call, params, what)
@@ -126,8 +138,8 @@ class Sender:
                 f"account {self.address} has {w3.from_wei(balance, 'ether')} on {self.chain.label}, "
                 f"{what} needs up to {w3.from_wei(cost, 'ether')}: fund it and try again"
             )
-        with self._lock:
-            tx: TxParams = {**params, "gas": gas, "chainId": self.chain.chain_id, **fees}  # type: ignore[typeddict-item]
+        tx: TxParams = {**params, "gas": gas, "chainId": self.chain.chain_id, **fees}  # type: ignore[typeddict-item]
+        with self._nonces.reserved():
             for attempt in range(3):
                 tx["nonce"] = Nonce(nonce if nonce is not None else self._peek_nonce())
                 built = call.build_transaction(tx)
@@ -135,14 +147,14 @@ class Sender:
                     tx_hash = self._broadcast(built, what)
                     break
                 except _NonceUsedError:
-                    self._next_nonce = None  # another program used this account: ask the node again
+                    self._nonces.forget()  # a sender this process does not coordinate with: ask the node again
                     if nonce is not None or attempt == 2:
                         raise DaiseeError(
                             f"{what}: nonce {tx['nonce']} of {self.address} is already used: "
                             "another program sends from this account; stop it and try again"
                         ) from None
-            self._next_nonce = int(built["nonce"]) + 1
-        return Pending(call, what, built, [tx_hash], time.monotonic())
+            self._nonces.taken(int(built["nonce"]))
+        return built, tx_hash
 
     def wait(self, pending: Pending) -> TxReceipt:
         """The receipt of `pending` once it has the policy's confirmations; re-sends or bumps it meanwhile."""
@@ -169,8 +181,7 @@ class Sender:
     # ---------------------------------------------------------------- sending
 
     def _peek_nonce(self) -> int:
-        counted = int(self.chain.w3.eth.get_transaction_count(self.address, "pending"))
-        return max(counted, self._next_nonce or 0)
+        return self._nonces.next(int(self.chain.w3.eth.get_transaction_count(self.address, "pending")))
 
     def _fees(self, what: str) -> Fees:
         try:
@@ -217,6 +228,15 @@ class Sender:
                 if receipt is None and time.monotonic() - last_sent >= policy.replace_after:
                     self._resend(pending)
                     last_sent = time.monotonic()
+            except _ReplacedError:
+                if not pending.repeatable:
+                    raise DaiseeError(
+                        f"{pending.what}: transaction {pending.hash} was replaced by another transaction of "
+                        f"{self.address} with nonce {pending.nonce}: check what that one did before trying again"
+                    ) from None
+                pending.tx, sent = self._dispatch(pending.call, pending.what, None)  # none of ours was mined
+                pending.hashes, pending.sent_at = [sent], time.monotonic()
+                receipt, deadline, last_sent = None, pending.sent_at + policy.receipt_timeout, pending.sent_at
             except OSError as exc:
                 raise DaiseeError(
                     f"{pending.what}: lost the RPC node while waiting for transaction {pending.hash} "
@@ -231,29 +251,23 @@ class Sender:
             time.sleep(policy.poll_seconds)
 
     def _receipt(self, pending: Pending) -> TxReceipt | None:
-        """The receipt of whichever of our hashes was mined; an error when another transaction took the nonce."""
+        """The receipt of whichever of our hashes was mined, None while none is; {_ReplacedError} once
+        another transaction holds the nonce and none of ours was mined."""
         w3 = self.chain.w3
-        for tx_hash in reversed(pending.hashes):
-            try:
-                return w3.eth.get_transaction_receipt(tx_hash)
-            except TransactionNotFound:
-                continue
-        if int(w3.eth.get_transaction_count(self.address, "latest")) > pending.nonce:
-            # The nonce is used. A node may count a mined transaction before it serves its receipt (anvil
-            # does, under load), so ours is looked for a while before the nonce is said to be another's.
-            deadline = time.monotonic() + REPLACED_GRACE_SECONDS
-            while time.monotonic() < deadline:
-                for tx_hash in pending.hashes:
-                    try:
-                        return w3.eth.get_transaction_receipt(tx_hash)
-                    except TransactionNotFound:
-                        continue
-                time.sleep(0.1)
-            raise DaiseeError(
-                f"{pending.what}: transaction {pending.hash} was replaced by another transaction of "
-                f"{self.address} with nonce {pending.nonce}: check what that one did before trying again"
-            )
-        return None
+        receipt = _first_receipt(w3, pending.hashes)
+        if receipt is not None or int(w3.eth.get_transaction_count(self.address, "latest")) <= pending.nonce:
+            return receipt
+        # The nonce is used. A node may count a mined transaction before it serves its receipt (anvil does,
+        # under load): ours it is while the node knows one of our hashes as mined, or a while after.
+        if any(_is_mined(w3, tx_hash) for tx_hash in pending.hashes):
+            return None
+        deadline = time.monotonic() + REPLACED_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            receipt = _first_receipt(w3, pending.hashes)
+            if receipt is not None:
+                return receipt
+        raise _ReplacedError
 
     def _confirmed(self, receipt: TxReceipt) -> bool:
         """True once the policy's number of blocks sit on top of `receipt`'s, which is still in the chain."""
@@ -317,6 +331,27 @@ class Sender:
 
 class _NonceUsedError(Exception):
     """The node already has a transaction with this nonce (mined or pending)."""
+
+
+class _ReplacedError(Exception):
+    """Another transaction was mined with the nonce of ours, and none of ours was."""
+
+
+def _first_receipt(w3: Any, hashes: list[HexBytes]) -> TxReceipt | None:
+    """The receipt of the latest of `hashes` that was mined, if any."""
+    for tx_hash in reversed(hashes):
+        try:
+            return w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            continue
+    return None
+
+
+def _is_mined(w3: Any, tx_hash: HexBytes) -> bool:
+    try:
+        return w3.eth.get_transaction(tx_hash).get("blockNumber") is not None
+    except TransactionNotFound:
+        return False
 
 
 def _higher(sent: Fees, now: Fees) -> Fees:

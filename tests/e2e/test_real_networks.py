@@ -19,7 +19,7 @@ from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import LOOP_LIBRARIES, journal_path, record_path
 from daisee.chain.nodes import LocalNode
-from daisee.chain.transact import Sender
+from daisee.chain.transact import Pending, Sender
 from daisee.errors import DaiseeError
 from tests.e2e.conftest import Daisee
 from tests.rpc_proxy import FlakyProxy
@@ -207,13 +207,12 @@ def test_a_transaction_stuck_below_the_base_fee_is_replaced_with_a_higher_fee(ma
     assert manual_chain.w3.eth.get_transaction_count(sender.address) == 1
 
 
-def test_a_transaction_replaced_by_another_program_is_reported(manual_chain: Chain) -> None:
-    sender = Sender.dev(manual_chain)
-    pending = sender.send(sender.constructor("EuroToken"), "deploying EuroToken")
-    w3 = manual_chain.w3
+def replace_by_another_program(chain: Chain, pending: Pending) -> None:
+    """Another program sends from the same account with `pending`'s nonce and a higher fee, and it is mined."""
+    w3 = chain.w3
     w3.eth.send_transaction(
         {
-            "from": sender.address,
+            "from": pending.tx["from"],
             "to": w3.eth.accounts[1],
             "value": 1,
             "nonce": pending.nonce,
@@ -221,9 +220,27 @@ def test_a_transaction_replaced_by_another_program_is_reported(manual_chain: Cha
             "maxPriorityFeePerGas": pending.tx["maxPriorityFeePerGas"] * 2,
         }
     )
-    mine(manual_chain)
+    mine(chain)
+
+
+def test_a_transaction_replaced_by_another_program_is_reported(manual_chain: Chain) -> None:
+    sender = Sender.dev(manual_chain)
+    pending = sender.send(sender.constructor("EuroToken"), "deploying EuroToken")
+    replace_by_another_program(manual_chain, pending)
     with pytest.raises(DaiseeError, match=rf"was replaced by another transaction of {sender.address} with nonce 0"):
         sender.wait(pending)
+
+
+def test_a_repeatable_call_replaced_by_another_program_is_sent_again_and_lands_once(manual_chain: Chain) -> None:
+    sender = Sender.dev(manual_chain)
+    pending = sender.send(sender.constructor("EuroToken"), "deploying EuroToken", repeatable=True)
+    replace_by_another_program(manual_chain, pending)
+    with mining(manual_chain):
+        receipt = sender.wait(pending)
+    assert receipt["status"] == 1
+    assert pending.nonce == 1  # a fresh nonce, after the other program's
+    assert manual_chain.w3.eth.get_transaction_count(sender.address) == 2  # theirs and ours, once
+    assert len(manual_chain.w3.eth.get_code(receipt["contractAddress"])) > 0
 
 
 def test_confirmations_wait_for_blocks_on_top(manual_chain: Chain) -> None:
