@@ -12,6 +12,7 @@ from daisee import __version__
 from daisee.chain.compiler import EVM_VERSION, SOLC_VERSION
 from daisee.cli.output import print_error
 from daisee.errors import DaiseeError
+from daisee.untrusted_json import bound_recursion
 
 
 class DaiseeGroup(click.Group):
@@ -92,4 +93,5 @@ _register()
 
 
 def main() -> None:
+    bound_recursion()  # every module is imported by now, py_ecc's 100000 included
     cli(prog_name="daisee")

@@ -8,7 +8,6 @@ Gen2 and later (Pro 3EM, ...): `GET /rpc/EMData.GetStatus?id=<channel>` gives `t
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import math
 import threading
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 from daisee.errors import DaiseeError
 from daisee.gateways import MAX_INDEX_WH, MeterSample
+from daisee.untrusted_json import parse_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,9 @@ class ShellyGateway:
     def _poll(self) -> MeterSample | None:
         try:
             with urllib.request.urlopen(self._endpoint, timeout=self._timeout) as response:
-                document = json.loads(response.read(_MAX_RESPONSE_BYTES), parse_float=Decimal)
+                document = parse_untrusted(
+                    response.read(_MAX_RESPONSE_BYTES + 1), max_bytes=_MAX_RESPONSE_BYTES, parse_float=Decimal
+                )
             imported, exported = self._read(document)
         except (OSError, http.client.HTTPException, ValueError) as exc:  # HTTPError and URLError are OSErrors
             self.failed_polls += 1

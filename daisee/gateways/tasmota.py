@@ -7,7 +7,6 @@ device that measures export adds `ENERGY.ExportActive`. An SML smart-meter scrip
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -15,10 +14,12 @@ from decimal import Decimal
 
 from daisee.gateways import MAX_INDEX_WH, MeterSample
 from daisee.gateways.mqtt import MqttMessage, MqttSubscription, topic_level
+from daisee.untrusted_json import parse_untrusted
 
 log = logging.getLogger(__name__)
 
 _MAX_KWH = Decimal(MAX_INDEX_WH) / 1000
+MAX_PAYLOAD_BYTES = 64 << 10  # a SENSOR message is well under 2 kB
 
 
 class TasmotaGateway:
@@ -60,9 +61,9 @@ class TasmotaGateway:
     def _read(self, message: MqttMessage) -> list[int | None] | None:
         """The configured fields in whole Wh (rounded down), or None after counting and logging the message."""
         try:
-            document = json.loads(message.payload, parse_float=Decimal)
-        except ValueError:  # bad JSON, bad UTF-8, or an integer too long to parse
-            self._garbage(message, "not JSON")
+            document = parse_untrusted(message.payload, max_bytes=MAX_PAYLOAD_BYTES, parse_float=Decimal)
+        except ValueError as exc:  # too large or deep, bad JSON, bad UTF-8, or an integer too long to parse
+            self._garbage(message, str(exc))
             return None
         values: list[int | None] = []
         for path in self._fields:

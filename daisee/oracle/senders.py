@@ -13,10 +13,12 @@ from daisee.errors import DaiseeError
 from daisee.loop import Loop
 from daisee.oracle.outbox import CONFIRMED, HELD, REJECTED, SENT
 from daisee.readings import SignedReading
+from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 RETRY = "retry"  # something failed (node or relay unreachable): back off
 WAIT = "wait"  # the chain is not ready for it yet (interval not over, settlement behind): ask again soon
 # The chain may take these later (the interval has not ended, or settlement must catch up first).
+MAX_ANSWER_BYTES = 64 << 10  # the relay's answers are a few hundred bytes
 _TRANSIENT = {RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG}
 # The chain never takes this reading, but the meter's next one covers more time and carries its energy: the
 # reading is held (HELD in daisee.oracle.outbox). Before the meter's first interval (the notice of its
@@ -94,6 +96,8 @@ class RelaySender:
     def _send_one(self, signed: SignedReading) -> Outcome:
         r = signed.reading
         status, body = self._request("GET", f"/readings/0x{r.meter_id.hex()}/{r.interval}")
+        if status == 0:  # unreachable, or an answer that is not a bounded JSON object
+            return Outcome(RETRY, str(body.get("error")))
         if status == 200:
             if body.get("status") == "accepted":
                 return Outcome(CONFIRMED)
@@ -120,11 +124,19 @@ class RelaySender:
         request = urllib.request.Request(self.url + path, data, {"Content-Type": "application/json"}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.load(response)
+                return response.status, _answer(response.read(MAX_ANSWER_BYTES + 1))
         except urllib.error.HTTPError as exc:
             try:
-                return exc.code, json.load(exc)
-            except ValueError:
+                return exc.code, _answer(exc.read(MAX_ANSWER_BYTES + 1))
+            except (OSError, ValueError):
                 return exc.code, {}
         except (OSError, ValueError) as exc:
-            return 0, {"error": str(exc)}
+            return 0, {"error": f"relay answer refused: {exc}" if isinstance(exc, UntrustedJSONError) else str(exc)}
+
+
+def _answer(data: bytes) -> dict[str, object]:
+    """A relay's JSON answer, which must be an object; UntrustedJSONError otherwise."""
+    answer = parse_untrusted(data, max_bytes=MAX_ANSWER_BYTES)
+    if not isinstance(answer, dict):
+        raise UntrustedJSONError(f"a JSON {type(answer).__name__}, not an object")
+    return answer

@@ -15,7 +15,6 @@ tells its fate. The calendar (an interval not over, or too far ahead of settleme
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from daisee.relay.logs import log_event
 from daisee.relay.meters import MeterCache, elapsed_seconds, energy_since_last
 from daisee.relay.queue import DuplicateReadingError, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter
+from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 MAX_BODY_BYTES = 1 << 20
 _SHAPE = 'one signed reading as a JSON object, or {"readings": [...]}'
@@ -59,9 +59,9 @@ class RefusedError(Exception):
 def parse_readings(body: bytes) -> list[SignedReading]:
     """The signed readings in a POST body (400 if it is not JSON of the right shape)."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise RefusedError(400, f"body is not JSON ({' '.join(str(exc).split())}): send {_SHAPE}") from None
+        data = parse_untrusted(body, max_bytes=MAX_BODY_BYTES)
+    except UntrustedJSONError as exc:
+        raise RefusedError(400, f"body refused: {exc}: send {_SHAPE}") from None
     items, many = [data], False
     if isinstance(data, dict) and "readings" in data:
         items, many = data["readings"], True

@@ -164,12 +164,13 @@ def test_tasmota_counts_malformed_messages_and_never_yields_them(
         '{"ENERGY":{"Total":[1.0,2.0,3.0]}}',
         '{"ENERGY":{"Total":1e400}}',
         b'{"ENERGY":{"Total":\xff}}',
+        "[" * 100_000 + "]" * 100_000,  # a depth bomb: refused before json.loads, the reader stays up
     ]
     for payload in garbage:
         publisher.publish("tele/plug/SENSOR", payload)
     publisher.publish("tele/plug/SENSOR", '{"ENERGY":{"Total":0.001}}')
     assert reader.take(1) == [(1, None)]
-    assert gateway.garbage == 11
+    assert gateway.garbage == 12
 
 
 def test_tasmota_without_the_configured_export_field_is_garbage(

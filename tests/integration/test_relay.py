@@ -232,8 +232,15 @@ IMPORT_LIMIT_WH, EXPORT_LIMIT_WH = 12_000 * INTERVAL // 3600, 9_000 * INTERVAL /
 
 
 REFUSALS: dict[str, tuple[Callable[[SignedLoop, Relay], tuple[int, Any]], int, str, str | None]] = {
-    "bad JSON": (lambda env, relay: _post_raw(relay, b'{"meter_id": '), 400, "body is not JSON", None),
-    "not UTF-8": (lambda env, relay: _post_raw(relay, b"\xff\xfe"), 400, "body is not JSON", None),
+    "bad JSON": (lambda env, relay: _post_raw(relay, b'{"meter_id": '), 400, "body refused: not JSON", None),
+    "not UTF-8": (lambda env, relay: _post_raw(relay, b"\xff\xfe"), 400, "body refused: not UTF-8", None),
+    # 200 kB that crashed the relay with SIGSEGV inside json.loads (py_ecc's recursion limit is 100000)
+    "depth bomb": (
+        lambda env, relay: _post_raw(relay, b"[" * 100_000 + b"]" * 100_000),
+        400,
+        "body refused: nested deeper than 32 levels",
+        None,
+    ),
     "missing key": (
         lambda env, relay: post(relay, {"meter_id": "0x" + "00" * 32}),
         400,

@@ -156,8 +156,9 @@ def test_gen2_reads_emdata_totals_for_the_channel(shelly: FakeShelly) -> None:
         (2, [(500, '{"code": -105, "message": "Argument id, value 0 not found!"}'), (404, "Not Found")]),
         (2, [(200, '{"total_act": 12.5}'), (200, '{"total_act": null, "total_act_ret": 1}'), (200, "\xff")]),
         (2, [(200, '{"total_act": NaN, "total_act_ret": 1}'), (200, '{"total_act": true, "total_act_ret": 1}')]),
+        (2, [(200, "[" * 100_000 + "]" * 100_000), (200, " " * (1 << 20) + "{}")]),
     ],
-    ids=["errors", "invalid", "string", "negative", "huge", "rpc-errors", "missing", "not-numbers"],
+    ids=["errors", "invalid", "string", "negative", "huge", "rpc-errors", "missing", "not-numbers", "bombs"],
 )
 def test_failed_polls_are_counted_retried_and_never_yielded(
     shelly: FakeShelly, generation: int, failures: list[tuple[int, str]]
