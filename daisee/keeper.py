@@ -3,7 +3,8 @@ from repaid debts, and put announced meter changes into effect once due (anyone 
 
 Readings may run at most SETTLEMENT_LAG intervals ahead of settlement, so a loop whose intervals nobody
 settles stops taking readings (`SETTLEMENT_BACKLOG`). `settle_ready` does one pass; a `Keeper` repeats
-it every few seconds until stopped, and rides out a node outage by retrying with a growing delay.
+it every few seconds until stopped: it waits for the loop's genesis, and rides out every failure (a node
+outage, an RPC error such as a provider's rate limit) by retrying with a growing delay.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from web3.exceptions import Web3Exception
+
+from daisee.chain.clock import chain_time
 from daisee.chain.connect import describe_error
 from daisee.chain.logs import event_logs
 from daisee.errors import DaiseeError
@@ -122,8 +126,9 @@ def log_settled(result: SettleResult) -> None:
 class Keeper:
     """Settles `loop`'s ready intervals every `every` seconds until `stop` is set; the loop's sender pays.
 
-    A failure (the node down, the account out of funds…) is logged and the pass tried again after a delay
-    that doubles each time, from `every` up to MAX_BACKOFF.
+    Before the loop's genesis it waits. A failure (the node down, an RPC error, the account out of
+    funds…) is logged and the pass tried again after a delay that doubles each time, from `every` up to
+    MAX_BACKOFF: the thread never ends before `stop`. `status()` tells how it fares.
     """
 
     def __init__(
@@ -141,18 +146,35 @@ class Keeper:
         self.on_settled = on_settled
         self.stop = threading.Event()
         self.settled = 0
-        self.failures = 0
+        self.last_settled: int | None = None  # the last interval this keeper settled
+        self.failures = 0  # in a row: the pass is being retried
         self.last_error: str | None = None
+        self.waiting_for_genesis = False
+        self._genesis: int | None = None
         self._thread: threading.Thread | None = None
+
+    def status(self) -> dict[str, object]:
+        """`running`, `waiting_for_genesis`, `settled`, `last_settled`, `failures` (retries in a row), `last_error`."""
+        return {
+            "running": self._thread is not None and self._thread.is_alive(),
+            "waiting_for_genesis": self.waiting_for_genesis,
+            "settled": self.settled,
+            "last_settled": self.last_settled,
+            "failures": self.failures,
+            "last_error": self.last_error,
+        }
 
     def _settled(self, result: SettleResult) -> None:
         self.settled += 1
+        self.last_settled = result.interval
         log_settled(result)
         if self.on_settled:
             self.on_settled(result)
 
     def run_once(self) -> list[SettleResult]:
         """One pass: settle what is ready, pay receivables, apply due meter changes; errors propagate."""
+        if self.starts_in() > 0:
+            return []  # nothing is ready before genesis (and the contract's clock views refuse to answer)
         settled = settle_ready(self.loop, self.max_steps, stop=self.stop, on_settled=self._settled)
         if not self.stop.is_set():
             pay_receivables(self.loop)
@@ -169,24 +191,52 @@ class Keeper:
         )
         while not self.stop.is_set():
             try:
+                if self._waited_for_genesis():
+                    continue
                 self.run_once()
-            except (DaiseeError, OSError) as exc:  # OSError: requests' connection errors among others
-                self.failures += 1
-                delay = min(self.every * 2 ** (self.failures - 1), max(MAX_BACKOFF, self.every))
-                self.last_error = describe_error(exc, self.loop.sender.chain.url)
-                log.warning(
-                    "event=retry error=%s failures=%d retry_in_s=%g",
-                    _quoted(self.last_error),
-                    self.failures,
-                    delay,
-                )
-                self.stop.wait(delay)
+            except Exception as exc:  # a keeper that dies leaves the loop frozen: log, back off, go on
+                self._failed(exc)
                 continue
             if self.failures:
                 log.info("event=recovered after_failures=%d", self.failures)
             self.failures, self.last_error = 0, None
             self.stop.wait(self.every)
         log.info("event=keeper_stopped settled=%d", self.settled)
+
+    def starts_in(self) -> int:
+        """Seconds until the loop's genesis by the chain's clock (its latest block); 0 or less once it runs."""
+        if self._genesis is None:
+            self._genesis = self.loop.config().genesis
+        return self._genesis - chain_time(self.loop.sender.chain)
+
+    def _waited_for_genesis(self) -> bool:
+        """Before the loop's genesis, wait (at most one period) and say so; False once the loop runs."""
+        starts_in = self.starts_in()
+        if starts_in <= 0:
+            if self.waiting_for_genesis:
+                log.info("event=genesis_reached")
+            self.waiting_for_genesis = False
+            return False
+        if not self.waiting_for_genesis:
+            log.info("event=waiting_for_genesis genesis=%d starts_in_s=%d", self._genesis, starts_in)
+        self.waiting_for_genesis = True
+        self.stop.wait(min(starts_in, self.every))
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        delay = min(self.every * 2 ** (self.failures - 1), max(MAX_BACKOFF, self.every))
+        self.last_error = describe_error(exc, self.loop.sender.chain.url)
+        expected = isinstance(exc, DaiseeError | OSError | Web3Exception)  # OSError: requests' connection errors
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "event=retry error=%s failures=%d retry_in_s=%g",
+            _quoted(self.last_error),
+            self.failures,
+            delay,
+            exc_info=not expected,  # a bug: its traceback goes to the log, and the keeper goes on
+        )
+        self.stop.wait(delay)
 
     def start(self) -> None:
         """Run in a background thread (see `close`)."""

@@ -1,5 +1,5 @@
 """JSON-RPC proxies on loopback that stand between daisee and a real node to play a provider's tricks:
-going silent in the middle of a command, or capping the block range of `eth_getLogs`."""
+going silent in the middle of a command, rate-limiting, or capping the block range of `eth_getLogs`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from daisee.chain.nodes import LOOPBACK
 
@@ -52,7 +52,7 @@ class RpcProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> RpcProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,3 +100,16 @@ class RangeCappedProxy(RpcProxy):
                 error = {"code": -32005, "message": f"query exceeds max block range {self.max_blocks}"}
                 return json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}).encode()
         return self.forward(body)
+
+
+class RateLimitedProxy(RpcProxy):
+    """While `limited`, answers every request with a provider's rate-limit error (JSON-RPC -32005)."""
+
+    limited = False
+
+    def answer(self, body: bytes) -> bytes | None:
+        if not self.limited:
+            return self.forward(body)
+        request = json.loads(body)
+        error = {"code": -32005, "message": "rate limit exceeded: 10 requests per second"}
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()

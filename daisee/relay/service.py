@@ -137,13 +137,7 @@ class Relay:
             "batches": self.batcher.batches,
             "last_batch": None if batch is None else asdict(batch),
             "last_error": None if error is None else {"error": error[0], "at": error[1]},
-            "keeper": None
-            if self.keeper is None
-            else {
-                "settled": self.keeper.settled,
-                "failures": self.keeper.failures,
-                "last_error": self.keeper.last_error,
-            },
+            "keeper": None if self.keeper is None else self.keeper.status(),
         }
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:

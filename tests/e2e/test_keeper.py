@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -10,16 +11,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode, free_port
 from daisee.chain.transact import Sender
+from daisee.keeper import Keeper
 from daisee.loop import Loop
 from daisee.relay import Relay, RelaySettings
 from tests.e2e.conftest import Daisee
 from tests.e2e.loops import INTERVAL, add_household, deploy
+from tests.rpc_proxy import RateLimitedProxy
 
 
 def test_one_pass_settles_every_ready_interval_then_finds_nothing(daisee: Daisee, anvil_node: LocalNode) -> None:
@@ -60,6 +66,17 @@ def test_an_interval_waits_for_its_meters_until_the_grace_period_ends(daisee: Da
 
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.json() == {"settled": [], "next_to_finalize": 0, "next_to_settle": 0, "current_interval": 3}
+
+
+def test_one_pass_before_genesis_says_when_the_loop_starts(daisee: Daisee, anvil_node: LocalNode) -> None:
+    genesis = chain_time(connect(anvil_node.url)) + 5 * INTERVAL
+    assert daisee("deploy", "--chain", anvil_node.url, "--genesis", str(genesis)).exit_code == 0
+
+    outcome = daisee("keeper", "run", "--chain", anvil_node.url)
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stdout.startswith("nothing to settle: the loop's interval 0 starts at ")
+    assert "Traceback" not in outcome.stderr
 
 
 def test_every_without_watch_is_refused(daisee: Daisee) -> None:
@@ -157,8 +174,14 @@ def test_a_relay_keeps_the_loop_moving(daisee: Daisee, anvil_node: LocalNode, tm
         status = relay.status()
 
     assert relay_loop.next_to_settle() == 3
-    assert status["keeper"]["failures"] == 0
-    assert status["keeper"]["last_error"] is None
+    assert status["keeper"] | {"running": None} == {
+        "running": None,  # stopping or stopped by now
+        "waiting_for_genesis": False,
+        "settled": 3,
+        "last_settled": 2,
+        "failures": 0,
+        "last_error": None,
+    }
     assert relay.keeper is not None
     assert relay.keeper.settled == 3
     assert cli_loop.loop.tokens(consumer.address) == (0, 250, 0)
@@ -173,3 +196,64 @@ def test_a_relay_without_keeper_settles_nothing(daisee: Daisee, anvil_node: Loca
         time.sleep(0.5)
         assert relay.status()["keeper"] is None
     assert relay_loop.next_to_settle() == 0
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.05)
+
+
+def test_a_keeper_started_before_genesis_waits_for_it_then_settles(
+    daisee: Daisee, anvil_node: LocalNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "daisee.keeper")
+    cli_loop = deploy(daisee, anvil_node.url)  # interval 0 starts at the node's next interval boundary
+    keeper = Keeper(Loop(Sender.dev(connect(anvil_node.url), 4), cli_loop.loop.address), every=0.1)
+    keeper.start()
+    try:
+        _eventually(lambda: bool(keeper.status()["waiting_for_genesis"]))
+        cli_loop.advance(2)  # genesis passes; intervals 0 and 1 end, with their grace periods
+        _eventually(lambda: keeper.status()["last_settled"] == 1)
+        assert keeper.status()["running"] is True
+    finally:
+        assert keeper.close(30)
+
+    assert keeper.status() == {
+        "running": False,
+        "waiting_for_genesis": False,
+        "settled": 2,
+        "last_settled": 1,
+        "failures": 0,
+        "last_error": None,
+    }
+    assert re.search(rf"event=waiting_for_genesis genesis={cli_loop.genesis} starts_in_s=\d+", caplog.text)
+    assert "event=genesis_reached" in caplog.text
+
+
+def test_a_keeper_rides_out_a_providers_rate_limit(
+    daisee: Daisee, anvil_node: LocalNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "daisee.keeper")
+    cli_loop = deploy(daisee, anvil_node.url)
+    cli_loop.advance(1)
+    with RateLimitedProxy(anvil_node.url) as proxy:
+        keeper = Keeper(Loop(Sender.dev(connect(proxy.url), 4), cli_loop.loop.address), every=0.1)
+        proxy.limited = True  # from the keeper's first request on
+        keeper.start()
+        try:
+            _eventually(lambda: int(str(keeper.status()["failures"])) >= 3)
+            limited = keeper.status()
+            proxy.limited = False
+            _eventually(lambda: keeper.status()["last_settled"] == 0)
+        finally:
+            assert keeper.close(30)
+
+    assert limited["running"] is True
+    assert "rate limit exceeded" in str(limited["last_error"])
+    assert keeper.status()["failures"] == 0
+    retries = [record for record in caplog.records if "event=retry" in record.getMessage()]
+    assert len(retries) >= 3
+    assert {record.levelname for record in retries} == {"WARNING"}  # an RPC error, not a bug: no traceback
+    assert "Traceback" not in caplog.text
