@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from daisee.chain.connect import describe_error
-from daisee.domain import RejectReason
+from daisee.domain import SETTLEMENT_LAG, RejectReason
 from daisee.errors import DaiseeError
 from daisee.loop import MeterInfo
 from daisee.readings import SignedReading
@@ -33,6 +33,7 @@ from daisee.relay.ratelimit import RateLimiter
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 MAX_BODY_BYTES = 1 << 20
+REFUSALS_PER_MINUTE = 120  # refused posts a client may make in a minute (an honest gateway makes almost none)
 _SHAPE = 'one signed reading as a JSON object, or {"readings": [...]}'
 
 
@@ -84,13 +85,38 @@ class Intake:
     """Checks readings against the chain's view of their meters, the rate limit and the queue, then queues them."""
 
     def __init__(
-        self, meters: MeterCache, queue: ReadingQueue, limiter: RateLimiter, on_queued: Callable[[], None]
+        self,
+        meters: MeterCache,
+        queue: ReadingQueue,
+        limiter: RateLimiter[bytes],
+        on_queued: Callable[[], None],
+        refusals: RateLimiter[str] | None = None,
     ) -> None:
         self.meters = meters
         self.queue = queue
         self.limiter = limiter
+        self.refusals = refusals or RateLimiter(REFUSALS_PER_MINUTE)
         self.on_queued = on_queued
         self._lock = threading.Lock()  # rate-limit check, insert and record happen as one step
+
+    def post(self, body: bytes, client: str) -> int:
+        """Parse and accept a POST body from `client` (its address). A client whose posts were refused
+        REFUSALS_PER_MINUTE times in a minute is refused unread (429) until the minute has passed."""
+        one = Counter({client: 1})
+        with self._lock:
+            if self.refusals.over(one, time.monotonic()) is not None:
+                raise RefusedError(
+                    429,
+                    f"client {client} had more than {self.refusals.per_minute} posts refused in a minute: "
+                    "fix what the refusals said, then send again later",
+                )
+        try:
+            return self.accept(parse_readings(body))
+        except RefusedError as exc:
+            if exc.status not in (429, 503):  # not the meter's allowance, not the node: the post itself
+                with self._lock:
+                    self.refusals.record(one, time.monotonic())
+            raise
 
     def accept(self, readings: list[SignedReading]) -> int:
         """Queue every reading or none (raises RefusedError); returns how many were queued."""
@@ -162,6 +188,18 @@ def _refusal(signed: SignedReading, found: MeterInfo | None, reason: RejectReaso
         return (
             f"{meter} already has interval {reading.interval} or a later one on chain "
             f"(its next interval is {found.next_interval}): nothing to do"
+        )
+    if reason is RejectReason.FUTURE_INTERVAL:
+        return f"{meter} interval {reading.interval} is not over yet: send it once it ends"
+    if reason is RejectReason.INTERVAL_FINALIZED:
+        return (
+            f"{meter} interval {reading.interval} is finalized: too late for it, the meter's next reading "
+            "carries its energy"
+        )
+    if reason is RejectReason.SETTLEMENT_BACKLOG:
+        return (
+            f"{meter} interval {reading.interval} is more than {SETTLEMENT_LAG} intervals past the last settled "
+            "one: send it again once the loop's keeper has caught up"
         )
     if reason is RejectReason.INDEX_DECREASED:
         return (

@@ -39,7 +39,7 @@ class Api(Protocol):
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None: ...
 
-    def post(self, body: bytes) -> int: ...
+    def post(self, body: bytes, client: str) -> int: ...
 
 
 class RelayServer(ThreadingHTTPServer):
@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path != "/readings":
             status = 405 if path in ("/health", "/status") else 404
             raise RefusedError(status, f"POST {path}: post readings to /readings")
-        return 202, {"queued": self.server.api.post(self._body())}
+        return 202, {"queued": self.server.api.post(self._body(), self.client_address[0])}
 
     def _body(self) -> bytes:
         """The request body: at most MAX_BODY_BYTES kept; an oversize one up to DISCARD_LIMIT is read and dropped."""

@@ -14,7 +14,7 @@ from daisee.errors import DaiseeError
 from daisee.keeper import Keeper
 from daisee.loop import READING_BATCH, Loop
 from daisee.relay.batcher import Batcher
-from daisee.relay.intake import Intake, parse_readings
+from daisee.relay.intake import Intake
 from daisee.relay.logs import log_event
 from daisee.relay.meters import METER_TTL, MeterCache
 from daisee.relay.queue import Fate, ReadingQueue
@@ -143,5 +143,5 @@ class Relay:
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
         return self.queue.fate(meter_id, interval)
 
-    def post(self, body: bytes) -> int:
-        return self.intake.accept(parse_readings(body))
+    def post(self, body: bytes, client: str) -> int:
+        return self.intake.post(body, client)

@@ -22,6 +22,7 @@ from web3.types import Wei
 
 from daisee.bench_relay import bench_relay
 from daisee.chain.accounts import create_account
+from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode, free_port
 from daisee.domain import MeterKind
@@ -29,7 +30,7 @@ from daisee.errors import DaiseeError
 from daisee.loop import Loop, MeterSpec
 from daisee.readings import LoopDomain, Reading, SignedReading
 from daisee.relay import Relay, RelaySettings
-from daisee.relay.intake import MAX_BODY_BYTES
+from daisee.relay.intake import MAX_BODY_BYTES, REFUSALS_PER_MINUTE
 from daisee.relay.queue import ReadingQueue
 from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
@@ -349,7 +350,10 @@ def test_a_removed_meter_is_refused(env: SignedLoop, make_relay: MakeRelay) -> N
 
 def test_the_limit_counts_from_the_meter_s_last_accepted_reading(env: SignedLoop, make_relay: MakeRelay) -> None:
     house = consumer(env)
-    env.loop.submit([env.sign(house, 0, IMPORT_LIMIT_WH, 0)])  # a full interval at 12 kVA: just within
+    idle = [env.sign(h, 0, 0, 0) for h in (producer(env), prosumer(env))]
+    env.loop.submit([env.sign(house, 0, IMPORT_LIMIT_WH, 0), *idle])  # a full interval at 12 kVA: just within
+    env.loop.finalize(0)
+    env.loop.settle()  # so that interval 2 is within the settlement lag
     with make_relay(batch_seconds=NEVER) as relay:
         code, body = post(relay, env.sign(house, 1, 2 * IMPORT_LIMIT_WH + 1, 0).to_json())
         assert (code, body["reason"]) == (422, "ABOVE_METER_LIMIT")
@@ -414,16 +418,56 @@ def test_a_duplicate_of_a_queued_or_recorded_reading_is_a_conflict(env: SignedLo
         assert fate(relay, recorded)[0] == 404
 
 
-def test_a_reading_the_loop_rejected_may_be_posted_again(env: SignedLoop, make_relay: MakeRelay) -> None:
+def test_a_reading_too_far_ahead_costs_no_gas_and_is_taken_once_settlement_caught_up(
+    env: SignedLoop, make_relay: MakeRelay
+) -> None:
     early = env.sign(prosumer(env), 5, 1, 1)  # settlement is at interval 0: too far ahead for now
-    with make_relay(batch_seconds=0.2) as relay:
-        assert post(relay, early.to_json())[0] == 202
-        [settled] = wait_settled(relay, early)
-        assert (settled["status"], settled["reason"]) == ("rejected", "SETTLEMENT_BACKLOG")
-        assert settled["tx"] is not None
-        assert status(relay)["rejected"] == {"SETTLEMENT_BACKLOG": 1}
+    with make_relay(batch_seconds=0.2, meter_ttl=0.0) as relay:
+        code, body = post(relay, early.to_json())
+        assert (code, body["reason"]) == (422, "SETTLEMENT_BACKLOG")
+        assert "send it again once the loop's keeper has caught up" in body["error"]
+        assert status(relay)["queue_depth"] == 0
 
+        for t in range(4):  # every meter reports intervals 0 to 3: they close, and are settled
+            env.loop.submit([env.sign(h, t, 0, 0) for h in env.households])
+            env.loop.finalize(t)
+            env.loop.settle()
         assert post(relay, early.to_json()) == (202, {"queued": 1})
+        [settled] = wait_settled(relay, early)
+        assert settled["status"] == "accepted"
+
+
+def test_a_client_refused_too_often_is_refused_unread(env: SignedLoop, make_relay: MakeRelay) -> None:
+    unknown = [
+        Reading(keccak(text=f"nobody/{i}"), 0, 1, 1).sign(Account.create().key, env.loop.domain) for i in range(5)
+    ]
+    with make_relay(batch_seconds=NEVER) as relay:
+        answers = [post(relay, unknown[i % 5].to_json())[0] for i in range(REFUSALS_PER_MINUTE)]
+        code, body = post(relay, env.sign(consumer(env), 0, 10, 0).to_json())  # even a good one, for a minute
+        assert set(answers) == {422}
+        assert code == 429
+        assert body["error"] == (
+            f"client 127.0.0.1 had more than {REFUSALS_PER_MINUTE} posts refused in a minute: "
+            "fix what the refusals said, then send again later"
+        )
+        assert status(relay)["queue_depth"] == 0
+
+
+def test_a_dead_reading_replayed_costs_no_gas(env: SignedLoop, make_relay: MakeRelay) -> None:
+    advance_to(env.chain, chain_time(env.chain) + 86_400)  # the grace period of interval 0 is over
+    env.loop.finalize(0)  # closed for good
+    late = env.sign(prosumer(env), 0, 1, 1)
+    w3 = env.chain.w3
+    with make_relay(batch_seconds=0.2) as relay:
+        payer = relay.loop.sender.address
+        sent = w3.eth.get_transaction_count(payer)
+        for _ in range(10):
+            code, body = post(relay, late.to_json())
+            assert (code, body["reason"]) == (422, "INTERVAL_FINALIZED")
+        time.sleep(0.5)  # a few batcher rounds
+        assert status(relay)["batches"] == 0
+        assert w3.eth.get_transaction_count(payer) == sent
+        assert "is finalized: too late for it, the meter's next reading carries its energy" in body["error"]
 
 
 def test_a_meter_over_its_rate_limit_is_told_to_slow_down(env: SignedLoop, make_relay: MakeRelay) -> None:
