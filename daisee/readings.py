@@ -39,7 +39,10 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2  # the largest s OpenZeppelin's ECDSA accepts
 _V_BIT = 1 << 255
 _JSON_KEYS = ("meter_id", "interval", "import_wh", "export_wh", "r", "vs")
+_READING_KEYS = _JSON_KEYS[:4]
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
+_HEX65 = re.compile(r"0x[0-9a-fA-F]{130}")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # how ethers and eth_signTypedData_v4 clients write a uint64
 
 
 def _word(value: int) -> bytes:
@@ -215,22 +218,38 @@ class SignedReading:
 
     @classmethod
     def from_json(cls, data: object) -> SignedReading:
-        """The inverse of `to_json`, for untrusted input; the signature itself is checked by `recover`."""
+        """The inverse of `to_json`, for untrusted input; the signature itself is checked by `recover`.
+
+        Also takes what JavaScript clients send: numbers as decimal strings, and a 65-byte `signature`
+        (r ‖ s ‖ v, as ethers' `signTypedData` and `eth_signTypedData_v4` give it) instead of `r` and `vs`.
+        """
+        shape = f"give a JSON object with keys {', '.join(_JSON_KEYS)} (or signature instead of r and vs)"
         if not isinstance(data, dict):
-            raise DaiseeError(
-                f"signed reading is a {type(data).__name__}: give a JSON object with keys {', '.join(_JSON_KEYS)}"
-            )
-        missing = [key for key in _JSON_KEYS if key not in data]
-        extra = sorted(str(key) for key in data if key not in _JSON_KEYS)
+            raise DaiseeError(f"signed reading is a {type(data).__name__}: {shape}")
+        signature_keys = ("signature",) if "signature" in data else ("r", "vs")
+        expected = (*_READING_KEYS, *signature_keys)
+        missing = [key for key in expected if key not in data]
+        extra = sorted(str(key) for key in data if key not in expected)
         if missing or extra:
             problem = f"missing key {missing[0]!r}" if missing else f"unknown key {extra[0]!r}"
-            raise DaiseeError(f"signed reading has {problem}: give exactly the keys {', '.join(_JSON_KEYS)}")
-        hex_values = {key: _bytes32(key, data[key]) for key in ("meter_id", "r", "vs")}
-        for key in ("interval", "import_wh", "export_wh"):
-            if type(data[key]) is not int:
-                raise DaiseeError(f"signed reading {key} {data[key]!r} is not a JSON integer: give a whole number")
-        reading = Reading(hex_values["meter_id"], data["interval"], data["import_wh"], data["export_wh"])
-        return cls(reading, hex_values["r"], hex_values["vs"])
+            raise DaiseeError(f"signed reading has {problem}: {shape}")
+        numbers = {key: _whole_number(key, data[key]) for key in ("interval", "import_wh", "export_wh")}
+        reading = Reading(_bytes32("meter_id", data["meter_id"]), **numbers)
+        if "signature" in data:
+            value = data["signature"]
+            if not isinstance(value, str) or not _HEX65.fullmatch(value):
+                raise DaiseeError(f"signed reading signature {value!r} is not 0x + 130 hex digits: give r ‖ s ‖ v")
+            return cls.from_signature(reading, bytes.fromhex(value[2:]))
+        return cls(reading, _bytes32("r", data["r"]), _bytes32("vs", data["vs"]))
+
+
+def _whole_number(key: str, value: object) -> int:
+    """A JSON integer, or the decimal string a JavaScript client writes for a 64-bit one."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    raise DaiseeError(f"signed reading {key} {value!r} is not a whole number: give a JSON integer or decimal string")
 
 
 def _bytes32(key: str, value: object) -> bytes:

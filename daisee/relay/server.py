@@ -1,6 +1,8 @@
 """The relay's HTTP JSON API on the standard library's threading server.
 
     POST /readings                       one signed reading, or {"readings": [...]}   → 202 {"queued": n}
+                                         (numbers as JSON integers or decimal strings; the
+                                         signature as r and vs, or one 65-byte `signature`)
     GET  /health                         → 200 {"status": "ok", "chain_id": …, "loop": …}
     GET  /status                         → 200 queue depth, totals, last batch, last error
     GET  /readings/<meter id hex>/<t>    → 200 {"status", "reason", "tx"}, 404 if the relay never had it

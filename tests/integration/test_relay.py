@@ -165,6 +165,22 @@ def test_a_valid_reading_is_queued_then_accepted_on_chain(env: SignedLoop, make_
         assert report["last_error"] is None
 
 
+def test_a_reading_as_javascript_clients_write_it_is_taken(env: SignedLoop, make_relay: MakeRelay) -> None:
+    house = consumer(env)
+    signed = env.sign(house, 0, 1_500, 0)
+    r_s_v = signed.r + (int.from_bytes(signed.vs, "big") & (2**255 - 1)).to_bytes(32, "big")
+    v = 28 if signed.vs[0] & 0x80 else 27
+    numbers = ("interval", "import_wh", "export_wh")
+    written = {key: str(value) if key in numbers else value for key, value in signed.to_json().items()}
+    del written["r"], written["vs"]
+    written["signature"] = "0x" + (r_s_v + bytes([v])).hex()
+    with make_relay(batch_seconds=0.2) as relay:
+        assert post(relay, written) == (202, {"queued": 1})
+        [settled] = wait_settled(relay, signed)
+    assert settled["status"] == "accepted"
+    assert env.counter(house) == (1, 1_500, 0)
+
+
 def test_a_full_batch_goes_at_once_and_a_partial_one_waits(env: SignedLoop, make_relay: MakeRelay) -> None:
     readings = [env.sign(h, 0, 10 * i, 0) for i, h in enumerate(env.households)]
     with make_relay(batch_size=3, batch_seconds=NEVER) as relay:

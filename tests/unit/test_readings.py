@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -334,7 +335,12 @@ def bad_json(key: str, value: Any) -> dict[str, Any]:
         ("r", 5),
         ("vs", "0x" + "11" * 31),
         ("meter_id", "house-12"),
-        ("interval", "7"),
+        ("interval", "07"),
+        ("import_wh", "-1"),
+        ("export_wh", "1e3"),
+        ("import_wh", " 1"),
+        ("interval", "4294967296"),
+        ("export_wh", "18446744073709551616"),
         ("interval", 7.0),
         ("interval", True),
         ("import_wh", None),
@@ -347,6 +353,38 @@ def test_from_json_rejects_bad_shapes_naming_the_key(key: str, value: Any) -> No
         SignedReading.from_json(bad_json(key, value))
 
     assert "\n" not in str(error.value)
+
+
+def test_from_json_takes_what_javascript_clients_send() -> None:
+    # ethers writes 64-bit values as decimal strings and signTypedData gives one 65-byte r ‖ s ‖ v signature
+    signed = READING.sign(KNOWN_KEY, DOMAIN)
+    typed = Account.sign_typed_data(KNOWN_KEY, full_message=READING.typed_data(DOMAIN))
+    data = {
+        "meter_id": "0x" + READING.meter_id.hex(),
+        "interval": "7",
+        "import_wh": "123456",
+        "export_wh": "789",
+        "signature": "0x" + bytes(typed.signature).hex(),
+    }
+
+    assert SignedReading.from_json(data) == signed
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"r": "0x" + "11" * 32}, "unknown key 'r'"),  # both forms at once
+        ({"signature": "0x" + "11" * 64}, "signature '0x1111"),
+        ({"signature": 5}, "signature 5 is not 0x + 130 hex digits"),
+    ],
+)
+def test_from_json_refuses_a_bad_65_byte_signature(change: dict[str, Any], message: str) -> None:
+    data = READING.sign(KNOWN_KEY, DOMAIN).to_json()
+    del data["r"], data["vs"]
+    data["signature"] = "0x" + "11" * 65
+
+    with pytest.raises(DaiseeError, match=re.escape(message)):
+        SignedReading.from_json(data | change)
 
 
 @pytest.mark.parametrize("data", [[], "{}", None, 42])
