@@ -1,12 +1,12 @@
 """The nonces of one account on one node, shared by everything that sends from it.
 
 A nonce is chosen from the node's count of the account's transactions (pending ones included) and
-broadcast while a lock is held: one lock per account and node for every thread and `Sender` of this
-process, and a lock file for the other processes of this user on this machine (the relay's keeper and a
-CLI command, two oracles). So two senders never pick the same nonce, and one can never replace the
-other's pending transaction with a higher fee. Senders elsewhere (another machine, the same node under
-another URL) are not coordinated: `Sender` then notices the used nonce and takes the next one.
-"""
+broadcast while a lock is held: a lock file per account and node, which every connection to that node
+of this user on this machine takes — the threads and `Sender`s of this process, the relay's keeper and a
+CLI command, two oracles — and one lock per connection for its own threads. So two senders never pick
+the same nonce, and one can never replace the other's pending transaction with a higher fee. Senders
+elsewhere (another machine, the same node under another URL) are not coordinated: `Sender` then notices
+the used nonce and takes the next one."""
 
 from __future__ import annotations
 
@@ -15,12 +15,18 @@ import hashlib
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-_books: dict[tuple[str, str], NonceBook] = {}
+from daisee.chain.connect import Chain
+
+# one book per connection (a Web3 object) and account, gone with the connection: a node restarted under
+# the same URL starts from its own count; connections to one node meet in the lock file
+_books: weakref.WeakKeyDictionary[Any, dict[str, NonceBook]] = weakref.WeakKeyDictionary()
 _books_lock = threading.Lock()
 
 
@@ -59,14 +65,15 @@ class NonceBook:
         self._next = None
 
 
-def nonce_book(node: str, chain_id: int, address: str) -> NonceBook:
-    """The book of `address` on `node` (a URL, or a name unique to an in-process chain)."""
-    key = (node, address.lower())
+def nonce_book(chain: Chain, address: str) -> NonceBook:
+    """The book of `address` on `chain`'s connection."""
     with _books_lock:
-        book = _books.get(key)
+        books = _books.setdefault(chain.w3, {})
+        book = books.get(address.lower())
         if book is None:
-            lock_file = None if node.startswith("embedded:") else _lock_file(node, chain_id, address)
-            book = _books[key] = NonceBook(lock_file)
+            # the embedded chain: only this connection reaches it
+            lock_file = None if chain.url is None else _lock_file(chain.url, chain.chain_id, address)
+            book = books[address.lower()] = NonceBook(lock_file)
         return book
 
 

@@ -77,8 +77,7 @@ class Sender:
     _nonces: NonceBook = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        node = self.chain.url or f"embedded:{id(self.chain.w3)}"
-        self._nonces = nonce_book(node, self.chain.chain_id, self.address)
+        self._nonces = nonce_book(self.chain, self.address)
 
     @classmethod
     def dev(cls, chain: Chain, index: int = 0) -> Sender:
