@@ -151,6 +151,7 @@ class Keeper:
         self.last_error: str | None = None
         self.waiting_for_genesis = False
         self._genesis: int | None = None
+        self._started = False  # genesis has passed: no need to read the chain's clock for it again
         self._thread: threading.Thread | None = None
 
     def status(self) -> dict[str, object]:
@@ -205,9 +206,13 @@ class Keeper:
 
     def starts_in(self) -> int:
         """Seconds until the loop's genesis by the chain's clock (its latest block); 0 or less once it runs."""
+        if self._started:
+            return 0
         if self._genesis is None:
             self._genesis = self.loop.config().genesis
-        return self._genesis - chain_time(self.loop.sender.chain)
+        starts_in = self._genesis - chain_time(self.loop.sender.chain)
+        self._started = starts_in <= 0
+        return starts_in
 
     def _waited_for_genesis(self) -> bool:
         """Before the loop's genesis, wait (at most one period) and say so; False once the loop runs."""

@@ -258,7 +258,7 @@ class Sender:
             return receipt
         # The nonce is used. A node may count a mined transaction before it serves its receipt (anvil does,
         # under load): ours it is while the node knows one of our hashes as mined, or a while after.
-        if any(_is_mined(w3, tx_hash) for tx_hash in pending.hashes):
+        if any((_node_has(w3, tx_hash) or {}).get("blockNumber") is not None for tx_hash in pending.hashes):
             return None
         deadline = time.monotonic() + REPLACED_GRACE_SECONDS
         while time.monotonic() < deadline:
@@ -284,7 +284,7 @@ class Sender:
 
     def _resend(self, pending: Pending) -> None:
         """Broadcast `pending` again: as it was if the node lost it, with higher fees if it is stuck."""
-        known = _is_known(self.chain.w3, pending.hashes[-1])
+        known = _node_has(self.chain.w3, pending.hashes[-1]) is not None
         sent = fees_of(pending.tx)
         fees = bumped_fees(self.chain, sent) if known else _higher(sent, current_fees(self.chain))
         tx: TxParams = {**pending.tx, **fees}  # type: ignore[typeddict-item]
@@ -346,23 +346,16 @@ def _first_receipt(w3: Any, hashes: list[HexBytes]) -> TxReceipt | None:
     return None
 
 
-def _is_mined(w3: Any, tx_hash: HexBytes) -> bool:
-    try:
-        return w3.eth.get_transaction(tx_hash).get("blockNumber") is not None
-    except TransactionNotFound:
-        return False
-
-
 def _higher(sent: Fees, now: Fees) -> Fees:
     return {key: max(value, now.get(key, value)) for key, value in sent.items()}
 
 
-def _is_known(w3: Any, tx_hash: HexBytes) -> bool:
+def _node_has(w3: Any, tx_hash: HexBytes) -> Any:
+    """The node's record of the transaction (pending or mined), or None if it does not know it."""
     try:
-        w3.eth.get_transaction(tx_hash)
+        return w3.eth.get_transaction(tx_hash)
     except TransactionNotFound:
-        return False
-    return True
+        return None
 
 
 def _revert_reason(exc: ContractLogicError | TransactionFailed) -> str:

@@ -26,10 +26,10 @@ METER_TTL = 5.0  # seconds a meter read from the chain is trusted
 # does), and readings that pass it must not wait out the cache; it bounds the reads a burst of them costs
 CALENDAR_RECHECK = 0.25
 RPC_THREADS = 4
+_NOT_YET = frozenset({RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG})  # refusals that pass with time
 # Refusals that a change of the meter since it was cached may lift: a rotated signer, or a repaired meter's
 # new indices. The others stand whatever the cache's age: a removal is final, a meter's first interval and
 # its limits never change, and its last accepted interval only grows.
-_NOT_YET = frozenset({RejectReason.FUTURE_INTERVAL, RejectReason.SETTLEMENT_BACKLOG})
 _LIFTED_BY_CHANGE = frozenset(
     {
         RejectReason.BAD_SIGNATURE,
