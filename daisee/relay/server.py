@@ -1,35 +1,61 @@
-"""The relay's HTTP JSON API on the standard library's threading server.
+"""The relay's HTTP JSON API: Starlette on uvicorn, in a thread of its own (see openapi.json, served at /openapi.json).
 
     POST /readings                       one signed reading, or {"readings": [...]}   → 202 {"queued": n}
                                          (numbers as JSON integers or decimal strings; the
                                          signature as r and vs, or one 65-byte `signature`)
     GET  /health                         → 200 {"status": "ok", "chain_id": …, "loop": …}
-    GET  /status                         → 200 queue depth, totals, last batch, last error
+    GET  /status                         → 200 queue depth, totals, last batch, last error, keeper
     GET  /readings/<meter id hex>/<t>    → 200 {"status", "reason", "tx"}, 404 if the relay never had it
+    GET  /openapi.json                   → the OpenAPI 3.1 description of these endpoints
 
 Every refusal is a 4xx (5xx if the chain or the relay fails) with the body {"error": "<one line>"} (see
 `daisee.relay.intake` for the extra keys of a refused POST). A rejected reading may be posted again.
+
+Hostile clients are bounded: a request (headers and body) must arrive within REQUEST_DEADLINE or its
+connection is dropped, a client holds at most CLIENT_CONNECTIONS connections and the relay MAX_CONNECTIONS
+(503 beyond), idle keep-alive connections close after KEEP_ALIVE seconds, and the blocking work (signature
+checks, the queue, reads from the chain) runs on a bounded pool of threads. Stopping lets the requests in
+progress finish, for STOP_GRACE seconds at most.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from functools import cache
+from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+
+import h11
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from daisee.chain.connect import describe_error
 from daisee.relay.intake import MAX_BODY_BYTES, RefusedError
 from daisee.relay.logs import log_event
 from daisee.relay.queue import Fate
 
-REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
+REQUEST_DEADLINE = 10.0  # seconds a client may take to send a whole request, headers and body
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
+MAX_CONNECTIONS = 512  # open connections; beyond, requests are answered 503
+CLIENT_CONNECTIONS = 64  # open connections from one address; beyond, new ones are closed at once
+STOP_GRACE = 5  # seconds stopping waits for requests in progress
+START_TIMEOUT = 10.0
 DISCARD_LIMIT = 16 * MAX_BODY_BYTES  # an oversize body up to this is read and dropped; a larger one is not read
-_FATE_PATH = re.compile(r"/readings/(?:0x)?([0-9a-fA-F]{64})/([0-9]{1,10})")
-Answer = tuple[int, dict[str, Any]]
+_METER_ID = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
+_INTERVAL = re.compile(r"[0-9]{1,10}")
 
 
 class Api(Protocol):
@@ -44,106 +70,225 @@ class Api(Protocol):
     def post(self, body: bytes, client: str) -> int: ...
 
 
-class RelayServer(ThreadingHTTPServer):
-    """One thread per request; closing waits for requests in progress, so none is cut half-way."""
-
-    daemon_threads = False
-    block_on_close = True
+class RelayServer:
+    """The API on `address`, served by uvicorn on an event loop in a thread of its own."""
 
     def __init__(self, address: tuple[str, int], api: Api) -> None:
-        self.api = api
-        super().__init__(address, _Handler)
+        """Binds at once: raises OSError if the address is taken."""
+        self._socket = socket.create_server(address, backlog=MAX_CONNECTIONS)
+        config = uvicorn.Config(
+            build_app(api),
+            http=_DeadlineProtocol,
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            headers=[("server", "daisee-relay")],
+            timeout_keep_alive=KEEP_ALIVE,
+            timeout_graceful_shutdown=STOP_GRACE,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="relay-http", daemon=True)
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        host, port = self._socket.getsockname()[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        """Serve in the background; returns once requests are answered."""
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._server.started:
+            self.stop()
+            raise OSError(f"the HTTP server did not start within {START_TIMEOUT:g} s")
+
+    def stop(self) -> None:
+        """Stop listening, let the requests in progress finish (STOP_GRACE seconds at most), close."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(STOP_GRACE + KEEP_ALIVE)
+        self._socket.close()
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RelayServer
-    timeout = REQUEST_TIMEOUT
-    server_version = "daisee-relay"
-    sys_version = ""
+class _DeadlineProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each whole request and caps on open connections.
 
-    def do_GET(self) -> None:
-        self._answer(self._get)
+    The deadline starts with the connection and again with the first byte of each next request, and ends
+    once the request is complete (h11 says the client's side is done): a client that trickles its headers
+    or its body is dropped when it passes, whatever the pace of its bytes. A connection over a cap is
+    answered 503 at once and closed.
+    """
 
-    def do_POST(self) -> None:
-        self._answer(self._post)
+    _deadline: asyncio.TimerHandle | None = None
 
-    def _get(self) -> Answer:
-        api, path = self.server.api, urlsplit(self.path).path
-        if path == "/health":
-            return 200, api.health()
-        if path == "/status":
-            return 200, api.status()
-        match = _FATE_PATH.fullmatch(path)
-        if match:
-            fate = api.fate(bytes.fromhex(match[1]), int(match[2]))
-            if fate is None:
-                raise RefusedError(404, f"no reading of meter 0x{match[1].lower()} for interval {match[2]} here")
-            return 200, fate.as_json()
-        if path == "/readings" or path.startswith("/readings/"):
-            raise RefusedError(400, "ask GET /readings/<meter id: 64 hex digits>/<interval>")
-        raise RefusedError(404, f"no endpoint {path}: use /health, /status or /readings")
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        host = _host(self)
+        if len(self.connections) > MAX_CONNECTIONS:
+            self._turn_away(f"the relay has {MAX_CONNECTIONS} connections open: try again shortly")
+        elif host is not None and sum(_host(c) == host for c in self.connections) > CLIENT_CONNECTIONS:
+            self._turn_away(f"client {host} has {CLIENT_CONNECTIONS} connections open: reuse them")
+        else:
+            self._arm()
 
-    def _post(self) -> Answer:
-        path = urlsplit(self.path).path
-        if path != "/readings":
-            status = 405 if path in ("/health", "/status") else 404
-            raise RefusedError(status, f"POST {path}: post readings to /readings")
-        return 202, {"queued": self.server.api.post(self._body(), self.client_address[0])}
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self.conn.their_state is h11.IDLE:
+            self._arm()  # a keep-alive connection's next request
+        super().data_received(data)
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+            self._disarm()
 
-    def _body(self) -> bytes:
-        """The request body: at most MAX_BODY_BYTES kept; an oversize one up to DISCARD_LIMIT is read and dropped."""
-        length = self.headers.get("Content-Length")
-        if length is None or self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            raise RefusedError(411, "send the body with a Content-Length header (chunked bodies are not taken)")
-        if not (length.isascii() and length.isdigit()):
-            self.close_connection = True
-            raise RefusedError(400, f"Content-Length {length!r} is not a number of bytes")
-        if int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            if int(length) <= DISCARD_LIMIT:  # read it to the end, or the client may see a reset, not this answer
-                self._discard(int(length))
-            raise RefusedError(413, f"body of {int(length):,} bytes is over {MAX_BODY_BYTES:,}: send fewer readings")
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(REQUEST_DEADLINE, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log_event("slow_client_dropped", client=_host(self), after=REQUEST_DEADLINE)
+            self.transport.close()
+
+    def _turn_away(self, error: str) -> None:
+        log_event("connection_refused", logging.WARNING, client=_host(self), error=error)
+        body = json.dumps({"error": error}).encode()
+        head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        self.transport.write(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
+def _host(protocol: object) -> str | None:
+    """The client address of one of uvicorn's connections."""
+    client = getattr(protocol, "client", None)
+    return str(client[0]) if client else None
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def build_app(api: Api) -> Starlette:
+    """The Starlette application serving `api`."""
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(api.health))
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(api.status))
+
+    async def fate(request: Request) -> Response:
+        meter, interval = request.path_params["meter"], request.path_params["interval"]
+        meter_match = _METER_ID.fullmatch(meter)
+        if meter_match is None or not _INTERVAL.fullmatch(interval):
+            raise RefusedError(400, _ASK_FATE)
+        meter_hex = meter_match[1].lower()
+        found = await run_in_threadpool(api.fate, bytes.fromhex(meter_hex), int(interval))
+        if found is None:
+            raise RefusedError(404, f"no reading of meter 0x{meter_hex} for interval {interval} here")
+        return JSONResponse(found.as_json())
+
+    async def readings(request: Request) -> Response:
+        body = await _body(request)
+        client = request.client.host if request.client else "unknown"
+        return JSONResponse({"queued": await run_in_threadpool(api.post, body, client)}, status_code=202)
+
+    async def openapi(request: Request) -> Response:
+        return Response(_openapi_document(), media_type="application/json")
+
+    async def no_route(request: Request, exc: Exception) -> Response:
+        return _refused(request, _misrouted(request, exc.status_code if isinstance(exc, HTTPException) else 404))
+
+    routes = [
+        Route("/readings", _answering(readings), methods=["POST"]),
+        Route("/health", _answering(health), methods=["GET"]),
+        Route("/status", _answering(status), methods=["GET"]),
+        Route("/readings/{meter}/{interval}", _answering(fate), methods=["GET"]),
+        Route("/openapi.json", _answering(openapi), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: no_route})
+
+
+_ASK_FATE = "ask GET /readings/<meter id: 64 hex digits>/<interval>"
+
+
+def _misrouted(request: Request, status: int) -> RefusedError:
+    """The refusal of a request no route takes (`status`: 404 or 405), in the words of the endpoint it missed."""
+    path, method = request.url.path, request.method
+    if method == "POST":
+        return RefusedError(status, f"POST {path}: post readings to /readings")
+    if method == "GET" and (path == "/readings" or path.startswith("/readings/")):
+        return RefusedError(400, _ASK_FATE)
+    if method != "GET":
+        return RefusedError(405, f"{method} {path}: the relay answers GET and POST only")
+    return RefusedError(404, f"no endpoint {path}: use /health, /status or /readings")
+
+
+def _answering(endpoint: Endpoint) -> Endpoint:
+    """`endpoint`, its refusals answered {"error": …} and any other failure answered 500 and logged in one line."""
+
+    async def answer(request: Request) -> Response:
         try:
-            body = self.rfile.read(int(length))
-        except TimeoutError:
-            self.close_connection = True
-            raise RefusedError(408, f"the body did not arrive within {REQUEST_TIMEOUT:g} s") from None
-        if len(body) < int(length):
-            raise RefusedError(400, f"body ended after {len(body)} of {length} bytes")
-        return body
-
-    def _discard(self, length: int) -> None:
-        try:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 16))
-                if not chunk:
-                    return
-                length -= len(chunk)
-        except TimeoutError:
-            return
-
-    def _answer(self, route: Callable[[], Answer]) -> None:
-        try:
-            status, body = route()
+            return await endpoint(request)
         except RefusedError as exc:
-            status, body = exc.status, exc.as_json()
-            level = logging.INFO if self.command == "POST" else logging.DEBUG  # oracles poll GETs that may 404
-            path = urlsplit(self.path).path
-            log_event("refused", level, status=status, method=self.command, path=path, error=exc.message)
+            return _refused(request, exc)
         except Exception as exc:
             error = describe_error(exc, None)
-            log_event("internal_error", logging.ERROR, method=self.command, path=self.path, error=error)
-            status, body = 500, {"error": "internal error: see the relay's log"}
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client went away
-            self.close_connection = True
+            log_event("internal_error", logging.ERROR, method=request.method, path=request.url.path, error=error)
+            return JSONResponse({"error": "internal error: see the relay's log"}, status_code=500)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log_event("http", logging.DEBUG, client=self.client_address[0], line=format % args)
+    return answer
+
+
+def _refused(request: Request, exc: RefusedError) -> Response:
+    level = logging.INFO if request.method == "POST" else logging.DEBUG  # oracles poll GETs that may 404
+    log_event("refused", level, status=exc.status, method=request.method, path=request.url.path, error=exc.message)
+    headers = {"Connection": "close"} if getattr(request.state, "body_unread", False) else None
+    return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body: at most MAX_BODY_BYTES kept; an oversize one up to DISCARD_LIMIT is read and dropped."""
+    length = request.headers.get("content-length")
+    request.state.body_unread = True  # until it is read: a refusal then closes the connection
+    if length is None or "transfer-encoding" in request.headers:
+        raise RefusedError(411, "send the body with a Content-Length header (chunked bodies are not taken)")
+    if not (length.isascii() and length.isdigit()):
+        raise RefusedError(400, f"Content-Length {length!r} is not a number of bytes")
+    if int(length) > MAX_BODY_BYTES:
+        if int(length) <= DISCARD_LIMIT:  # read it to the end, or the client may see a reset, not this answer
+            try:
+                async for _ in request.stream():
+                    pass
+            except ClientDisconnect:
+                pass
+        raise RefusedError(413, f"body of {int(length):,} bytes is over {MAX_BODY_BYTES:,}: send fewer readings")
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise RefusedError(400, "the client went away before its body arrived") from None
+    request.state.body_unread = False
+    return body
+
+
+@cache
+def _openapi_document() -> bytes:
+    return resources.files("daisee.relay").joinpath("openapi.json").read_bytes()
+
+
+def openapi_description() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the relay's endpoints."""
+    return dict(json.loads(_openapi_document()))

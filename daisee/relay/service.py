@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -77,7 +76,7 @@ class Relay:
                 f"cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}): "
                 "stop what uses it or pick another --port"
             ) from None
-        threading.Thread(target=self._server.serve_forever, name="relay-http", daemon=True).start()
+        self._server.start()
         self.batcher.start()
         if self.keeper is not None:
             self.keeper.start()
@@ -101,8 +100,7 @@ class Relay:
             return
         self._stopped = True
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
         finished = self.batcher.stop(STOP_TIMEOUT)
         if self.keeper is not None and not self.keeper.close(STOP_TIMEOUT):
             log_event("settlement_still_in_flight", note="the next keeper pass carries on from the chain's state")
