@@ -17,6 +17,23 @@ from daisee.cli.output import console
 from daisee.errors import DaiseeError
 from daisee.gateways import MeterSample, tic
 
+FIELDS = ("meter", "import_wh", "export_wh")
+
+# Where a TIC sample's fields come from, per mode: historique mode has no export index.
+_TIC_SOURCES: dict[tic.Mode, dict[str, str]] = {
+    "standard": {
+        "meter": "ADSC group",
+        "import_wh": "EAST group",
+        "export_wh": "EAIT group (sent in producer mode only)",
+    },
+    "historique": {
+        "meter": "ADCO group",
+        "import_wh": "set of tariff indices (BASE, HCHC+HCHP, EJPHN+EJPHPM or BBRH…)",
+    },
+}
+
+Row = tuple[MeterSample, dict[str, str]]  # a sample, and why each of its None fields is None
+
 
 @click.group()
 def meter() -> None:
@@ -37,20 +54,20 @@ def meter() -> None:
 def parse(source: Literal["tic", "dsmr"], mode: tic.ModeChoice, file: Path, as_json: bool) -> None:
     """Decode every complete frame or telegram in FILE (raw bytes as read from the serial port).
 
-    Prints the meter address, the import and export indices in Wh (null when absent or corrupt) and what
-    failed its checksum: one JSON object per line with --json.
+    Prints the meter address, the import and export indices in Wh, what failed its checksum, and why
+    each value that is null (—) is missing: one JSON object per line with --json.
     """
-    samples = _samples(source, mode, _read(file))
-    if not samples:
-        what = "TIC frame" if source == "tic" else "DSMR telegram"
-        raise DaiseeError(f"no complete {what} in {file}: is it a {source} capture, or try the other --format")
+    data = _read(file)
+    rows = _tic_rows(data, mode, file) if source == "tic" else _dsmr_rows(data, file)
     if as_json:
-        for sample in samples:
-            click.echo(json.dumps(_row(sample)))
+        for sample, missing in rows:
+            click.echo(json.dumps(_row(sample, missing)))
         return
-    table = Table("#", "meter", "import (Wh)", "export (Wh)", "rejected")
-    for number, s in enumerate(samples, 1):
-        table.add_row(str(number), _cell(s.meter), _cell(s.import_wh), _cell(s.export_wh), _cell(" ".join(s.rejected)))
+    table = Table("#", "meter", "import (Wh)", "export (Wh)", "rejected", "missing")
+    for number, (s, missing) in enumerate(rows, 1):
+        why = "\n".join(f"{name}: {reason}" for name, reason in missing.items())
+        cells = (s.meter, s.import_wh, s.export_wh, " ".join(s.rejected), why)
+        table.add_row(str(number), *map(_cell, cells))
     console.print(table)
 
 
@@ -63,15 +80,45 @@ def _read(file: Path) -> bytes:
         raise DaiseeError(f"cannot read {file}: {exc.strerror or exc}") from None
 
 
-def _samples(source: Literal["tic", "dsmr"], mode: tic.ModeChoice, data: bytes) -> list[MeterSample]:
+def _tic_rows(data: bytes, mode: tic.ModeChoice, file: Path) -> list[Row]:
+    frames = tic.decode_stream(data, mode)
+    if not frames and mode != "auto" and (found := tic.decode_stream(data)):
+        raise DaiseeError(f"no {mode} TIC frame in {file}: it holds {found[0].mode} frames: use --mode auto")
+    if not frames:
+        raise DaiseeError(f"no complete TIC frame in {file}: is it a tic capture, or try the other --format")
     now = time.time()
-    if source == "tic":
-        return [tic.frame_sample(frame, now) for frame in tic.decode_stream(data, mode)]
+    samples = [tic.frame_sample(frame, now) for frame in frames]
+    return [(sample, _tic_missing(frame, sample)) for frame, sample in zip(frames, samples, strict=True)]
+
+
+def _tic_missing(frame: tic.Frame, sample: MeterSample) -> dict[str, str]:
+    """Why each None field of a frame's sample is None."""
+    refused = f"; groups refused by their checksum: {' '.join(frame.rejected)}" if frame.rejected else ""
+    missing = {}
+    for name in FIELDS:
+        if getattr(sample, name) is not None:
+            continue
+        source = _TIC_SOURCES[frame.mode].get(name)
+        missing[name] = f"no valid {source}{refused}" if source else "historique mode has no export index"
+    return missing
+
+
+def _dsmr_rows(data: bytes, file: Path) -> list[Row]:
     from daisee.gateways import dsmr  # dsmr-parser pulls in cryptography: only load it when asked
 
+    telegrams = dsmr.decode_stream(data)
+    if not telegrams and dsmr.lines_end_in_lf(data):
+        raise DaiseeError(
+            f"the telegrams in {file} end their lines in LF instead of CR LF (a text tool rewrote the capture): "
+            f"capture the raw bytes again, or restore the CR LF with `unix2dos {file}`"
+        )
+    if not telegrams:
+        raise DaiseeError(f"no complete DSMR telegram in {file}: is it a dsmr capture, or try the other --format")
     # A malformed line already shows as rejected PARSE: the library's traceback would only add noise.
     logging.getLogger("dsmr_parser").setLevel(logging.CRITICAL)
-    return [dsmr.telegram_sample(telegram, now) for telegram in dsmr.decode_stream(data)]
+    now = time.time()
+    readings = [dsmr.read_telegram(telegram, now) for telegram in telegrams]
+    return [(reading.sample, reading.missing) for reading in readings]
 
 
 def _cell(value: str | int | None) -> Text:
@@ -79,10 +126,11 @@ def _cell(value: str | int | None) -> Text:
     return Text("—" if value is None else str(value))
 
 
-def _row(sample: MeterSample) -> dict[str, str | int | list[str] | None]:
+def _row(sample: MeterSample, missing: dict[str, str]) -> dict[str, object]:
     return {
         "meter": sample.meter,
         "import_wh": sample.import_wh,
         "export_wh": sample.export_wh,
         "rejected": list(sample.rejected),
+        "missing": missing,
     }

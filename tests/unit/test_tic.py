@@ -377,13 +377,60 @@ def test_meter_parse_prints_one_json_line_per_frame() -> None:
     assert outcome.exit_code == 0, outcome.output
     rows = [json.loads(line) for line in outcome.stdout.splitlines()]
     assert len(rows) == 7
-    assert rows[0] == {"meter": "041776199277", "import_wh": 21849106, "export_wh": None, "rejected": []}
+    no_eait = "no valid EAIT group (sent in producer mode only)"
+    assert rows[0] == {
+        "meter": "041776199277",
+        "import_wh": 21849106,
+        "export_wh": None,
+        "rejected": [],
+        "missing": {"export_wh": no_eait},
+    }
     assert rows[2] == {
         "meter": "041776199277",
         "import_wh": 21849107,
         "export_wh": None,
         "rejected": ["EASF06", "EASF09", "EASD02"],
+        "missing": {"export_wh": f"{no_eait}; groups refused by their checksum: EASF06 EASF09 EASD02"},
     }
+
+
+def test_meter_parse_says_why_a_historique_frame_has_no_export_and_a_corrupt_one_no_import(tmp_path: Path) -> None:
+    intact = encode_frame("historique", [Group("ADCO", "031961098836"), Group("BASE", "002870046")])
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(intact + intact.replace(b"BASE 002870046", b"BASE 002870047"))
+
+    outcome = CliRunner().invoke(daisee, ["meter", "parse", "--format", "tic", "--json", str(capture)])
+
+    assert outcome.exit_code == 0, outcome.output
+    no_export = {"export_wh": "historique mode has no export index"}
+    tariffs = "no valid set of tariff indices (BASE, HCHC+HCHP, EJPHN+EJPHPM or BBRH…)"
+    no_import = f"{tariffs}; groups refused by their checksum: BASE"
+    assert [json.loads(line) for line in outcome.stdout.splitlines()] == [
+        {"meter": "031961098836", "import_wh": 2870046, "export_wh": None, "rejected": [], "missing": no_export},
+        {
+            "meter": "031961098836",
+            "import_wh": None,
+            "export_wh": None,
+            "rejected": ["BASE"],
+            "missing": {"import_wh": no_import, **no_export},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("capture", "forced", "found"),
+    [("standard_stream_raw.txt", "historique", "standard"), ("historique_stream_raw.txt", "standard", "historique")],
+)
+def test_meter_parse_with_the_wrong_mode_forced_points_to_mode_auto(capture: str, forced: str, found: str) -> None:
+    path = CAPTURES / capture
+
+    outcome = CliRunner().invoke(daisee, ["meter", "parse", "--format", "tic", "--mode", forced, str(path)])
+
+    assert outcome.exit_code == 1
+    assert outcome.stdout == ""
+    assert outcome.stderr.strip().splitlines() == [
+        f"error: no {forced} TIC frame in {path}: it holds {found} frames: use --mode auto"
+    ]
 
 
 def test_meter_parse_without_json_prints_a_table() -> None:
