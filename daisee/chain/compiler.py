@@ -1,7 +1,8 @@
 """Compile the loop contracts with a pinned solc, native or solc-js through the bundled adapter.
 
-The toolchain is pinned here, in one place: `SOLC_VERSION`, `EVM_VERSION` and the optimizer
-settings. `package.json` (solc-js) and `brownie-config.yaml` must agree; a test checks that they do.
+The toolchain is pinned here, in one place: `SOLC_VERSION`, the EVM levels and the optimizer
+settings. The same sources are compiled once per level in `EVM_VERSIONS`, with the same settings but
+`evmVersion`. `package.json` (solc-js) and `brownie-config.yaml` must agree; a test checks that they do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +27,8 @@ from daisee.errors import DaiseeError
 SOLC_VERSION = "0.8.28"
 # Ganache 7 stops at shanghai, and OpenZeppelin 5.4 is the last release that compiles without `mcopy`.
 EVM_VERSION = "shanghai"
+# Every level shipped: shanghai, and london for chains without PUSH0 (geth's Clique, Energy Web's Aura).
+EVM_VERSIONS = (EVM_VERSION, "london")
 OPTIMIZER_RUNS = 1_000
 # The IR pipeline: about 4 % less gas per settled meter, 8 % per reading, and 10 % smaller contracts.
 VIA_IR = True
@@ -143,13 +147,13 @@ _OUTPUTS = (
 )
 
 
-def _codegen_settings() -> dict[str, Any]:
+def _codegen_settings(evm_version: str) -> dict[str, Any]:
     """The settings that decide the bytecode, recorded in every artifact."""
-    return {"evmVersion": EVM_VERSION, "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS}, "viaIR": VIA_IR}
+    return {"evmVersion": evm_version, "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS}, "viaIR": VIA_IR}
 
 
-def standard_input(project_root: Path) -> dict[str, Any]:
-    """The solc standard-JSON input for every source under `contracts/`."""
+def standard_input(project_root: Path, evm_version: str = EVM_VERSION) -> dict[str, Any]:
+    """The solc standard-JSON input for every source under `contracts/`, for the EVM `evm_version`."""
     sources = {
         path.relative_to(project_root).as_posix(): {"content": path.read_text()}
         for path in sorted((project_root / "contracts").rglob("*.sol"))
@@ -160,7 +164,7 @@ def standard_input(project_root: Path) -> dict[str, Any]:
         "language": "Solidity",
         "sources": sources,
         "settings": {
-            **_codegen_settings(),
+            **_codegen_settings(evm_version),
             "remappings": list(REMAPPINGS),
             "outputSelection": {source: {"*": list(_OUTPUTS)} for source in sources},
         },
@@ -187,12 +191,22 @@ def _line_col(where: dict[str, Any]) -> str:
     return f"{head.count(chr(10)) + 1}:{len(head) - head.rfind(chr(10))}"
 
 
-def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> dict[str, dict[str, Any]]:
-    """Compile `contracts/` and return one artifact per deployable contract, keyed by name."""
+def compile_all(project_root: Path, compiler: Compiler | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Compile `contracts/` for every level in `EVM_VERSIONS` (in parallel): artifacts by level, then name."""
+    compiler = compiler or find_compiler(project_root)
+    with ThreadPoolExecutor(len(EVM_VERSIONS)) as pool:
+        runs = {level: pool.submit(compile_contracts, project_root, compiler, level) for level in EVM_VERSIONS}
+        return {level: run.result() for level, run in runs.items()}
+
+
+def compile_contracts(
+    project_root: Path, compiler: Compiler | None = None, evm_version: str = EVM_VERSION
+) -> dict[str, dict[str, Any]]:
+    """Compile `contracts/` for `evm_version` and return one artifact per deployable contract, keyed by name."""
     compiler = compiler or find_compiler(project_root)
     try:
         output = solcx.compile_standard(
-            standard_input(project_root),
+            standard_input(project_root, evm_version),
             solc_binary=compiler.path,
             base_path=project_root,
             allow_paths=[project_root],
@@ -210,7 +224,7 @@ def compile_contracts(project_root: Path, compiler: Compiler | None = None) -> d
                 "sourceName": source,
                 "compiler": {
                     "version": compiler.version,
-                    **_codegen_settings(),
+                    **_codegen_settings(evm_version),
                 },
                 "abi": data["abi"],
                 "bytecode": "0x" + bytecode,

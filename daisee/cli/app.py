@@ -9,7 +9,7 @@ import click
 import requests
 
 from daisee import __version__
-from daisee.chain.compiler import EVM_VERSION, SOLC_VERSION
+from daisee.chain.compiler import EVM_VERSIONS, SOLC_VERSION
 from daisee.cli.output import print_error
 from daisee.errors import DaiseeError
 from daisee.untrusted_json import bound_recursion
@@ -35,7 +35,9 @@ class DaiseeGroup(click.Group):
 
 
 @click.group(cls=DaiseeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", message=f"daisee %(version)s (solc {SOLC_VERSION}, evm {EVM_VERSION})")
+@click.version_option(
+    __version__, "--version", message=f"daisee %(version)s (solc {SOLC_VERSION}, evm {'/'.join(EVM_VERSIONS)})"
+)
 def cli() -> None:
     """daisee: neighbourhood energy sharing on Ethereum.
 

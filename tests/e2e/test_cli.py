@@ -40,10 +40,10 @@ def _one_line_error(stderr: str) -> str:
     return lines[0]
 
 
-def test_version_names_daisee_and_the_pinned_solc(daisee: Daisee) -> None:
+def test_version_names_daisee_the_pinned_solc_and_the_evm_levels_shipped(daisee: Daisee) -> None:
     outcome = daisee("--version")
     assert outcome.exit_code == 0
-    assert outcome.stdout.strip() == f"daisee {__version__} (solc {SOLC_VERSION}, evm shanghai)"
+    assert outcome.stdout.strip() == f"daisee {__version__} (solc {SOLC_VERSION}, evm shanghai/london)"
 
 
 @pytest.mark.parametrize("command", _all_commands(cli), ids=lambda c: " ".join(c) or "daisee")

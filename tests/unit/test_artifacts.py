@@ -1,4 +1,5 @@
-"""Shipped artifacts: up to date with contracts/, written and compared correctly, loaded by name."""
+"""Shipped artifacts: up to date with contracts/ at every EVM level, written and compared correctly, loaded
+by name and level."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from daisee.chain import artifacts
 from daisee.chain.artifacts import linked_bytecode, load_artifact, stale_artifacts, write_artifacts
-from daisee.chain.compiler import SOLC_VERSION, compile_contracts, find_project_root
+from daisee.chain.compiler import EVM_VERSIONS, SOLC_VERSION, compile_all, compile_contracts, find_project_root
 from daisee.chain.deploy import LOOP_LIBRARIES
 from daisee.errors import DaiseeError
 
@@ -29,60 +30,86 @@ def fresh_cache() -> Iterator[None]:
 
 
 @pytest.mark.node
-def test_shipped_artifacts_match_a_fresh_compile_of_the_contracts() -> None:
-    compiled = compile_contracts(find_project_root())
+def test_shipped_artifacts_match_a_fresh_compile_of_the_contracts_at_every_level() -> None:
+    compiled = compile_all(find_project_root())
 
     stale = stale_artifacts(compiled)
 
-    assert compiled, "contracts/ compiled to no deployable contract"
+    assert sorted(compiled) == sorted(EVM_VERSIONS)
+    assert all(compiled.values()), "contracts/ compiled to no deployable contract"
     assert stale == [], f"shipped artifacts differ from contracts/ for {stale}: run `daisee compile`"
 
 
-def test_write_artifacts_writes_one_json_file_per_contract(tmp_path: Path) -> None:
-    written = write_artifacts({"B": artifact("B"), "A": artifact("A")}, tmp_path)
+def test_write_artifacts_writes_one_json_file_per_level_and_contract(tmp_path: Path) -> None:
+    written = write_artifacts(
+        {"x": {"B": artifact("B"), "A": artifact("A")}, "w": {"A": artifact("A", "0x5f")}}, tmp_path
+    )
 
-    assert written == [tmp_path / "A.json", tmp_path / "B.json"]
-    assert json.loads((tmp_path / "A.json").read_text()) == artifact("A")
-    assert stale_artifacts({"A": artifact("A"), "B": artifact("B")}, tmp_path) == []
+    assert written == [tmp_path / "w" / "A.json", tmp_path / "x" / "A.json", tmp_path / "x" / "B.json"]
+    assert json.loads((tmp_path / "x" / "A.json").read_text()) == artifact("A")
+    assert json.loads((tmp_path / "w" / "A.json").read_text()) == artifact("A", "0x5f")
+    assert (
+        stale_artifacts({"x": {"A": artifact("A"), "B": artifact("B")}, "w": {"A": artifact("A", "0x5f")}}, tmp_path)
+        == []
+    )
 
 
-def test_stale_artifacts_reports_a_changed_bytecode(tmp_path: Path) -> None:
-    write_artifacts({"A": artifact("A"), "B": artifact("B")}, tmp_path)
+def test_stale_artifacts_reports_a_changed_bytecode_with_its_level(tmp_path: Path) -> None:
+    write_artifacts({"x": {"A": artifact("A"), "B": artifact("B")}, "w": {"A": artifact("A")}}, tmp_path)
 
-    assert stale_artifacts({"A": artifact("A", bytecode="0x6081"), "B": artifact("B")}, tmp_path) == ["A"]
+    stale = stale_artifacts(
+        {"x": {"A": artifact("A"), "B": artifact("B")}, "w": {"A": artifact("A", "0x6081")}}, tmp_path
+    )
+
+    assert stale == ["w/A"]
 
 
 def test_stale_artifacts_reports_a_missing_artifact(tmp_path: Path) -> None:
-    write_artifacts({"A": artifact("A")}, tmp_path)
+    write_artifacts({"x": {"A": artifact("A")}}, tmp_path)
 
-    assert stale_artifacts({"A": artifact("A"), "C": artifact("C")}, tmp_path) == ["C"]
+    assert stale_artifacts({"x": {"A": artifact("A"), "C": artifact("C")}}, tmp_path) == ["x/C"]
+
+
+def test_stale_artifacts_reports_a_missing_level(tmp_path: Path) -> None:
+    write_artifacts({"x": {"A": artifact("A")}}, tmp_path)
+
+    assert stale_artifacts({"x": {"A": artifact("A")}, "w": {"A": artifact("A")}}, tmp_path) == ["w/A"]
 
 
 def test_stale_artifacts_reports_an_extra_artifact(tmp_path: Path) -> None:
-    write_artifacts({"A": artifact("A"), "B": artifact("B")}, tmp_path)
+    write_artifacts({"x": {"A": artifact("A"), "B": artifact("B")}}, tmp_path)
 
-    assert stale_artifacts({"A": artifact("A")}, tmp_path) == ["B"]
+    assert stale_artifacts({"x": {"A": artifact("A")}}, tmp_path) == ["x/B"]
 
 
-def test_write_artifacts_removes_stale_files(tmp_path: Path) -> None:
-    write_artifacts({"A": artifact("A"), "B": artifact("B")}, tmp_path)
+def test_write_artifacts_removes_stale_files_and_levels(tmp_path: Path) -> None:
+    write_artifacts({"x": {"A": artifact("A"), "B": artifact("B")}, "w": {"A": artifact("A")}}, tmp_path)
 
-    written = write_artifacts({"A": artifact("A", bytecode="0x6081")}, tmp_path)
+    written = write_artifacts({"x": {"A": artifact("A", bytecode="0x6081")}}, tmp_path)
 
-    assert written == [tmp_path / "A.json"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["A.json"]
-    assert stale_artifacts({"A": artifact("A", bytecode="0x6081")}, tmp_path) == []
+    assert written == [tmp_path / "x" / "A.json"]
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == ["x", "x/A.json"]
+    assert stale_artifacts({"x": {"A": artifact("A", bytecode="0x6081")}}, tmp_path) == []
 
 
 @pytest.mark.usefixtures("fresh_cache")
 def test_write_artifacts_refreshes_what_load_artifact_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
-    write_artifacts({"A": artifact("A")}, tmp_path)
-    assert load_artifact("A")["bytecode"] == "0x6080"
+    write_artifacts({"x": {"A": artifact("A")}}, tmp_path)
+    assert load_artifact("A", "x")["bytecode"] == "0x6080"
 
-    write_artifacts({"A": artifact("A", bytecode="0x6081")}, tmp_path)
+    write_artifacts({"x": {"A": artifact("A", bytecode="0x6081")}}, tmp_path)
 
-    assert load_artifact("A")["bytecode"] == "0x6081"
+    assert load_artifact("A", "x")["bytecode"] == "0x6081"
+
+
+@pytest.mark.parametrize("name", ["EnergyLoop", "MeterAdmin", "Ledger", "Settlement", "EuroToken"])
+def test_every_level_ships_the_same_contract_with_other_bytecode(name: str) -> None:
+    shanghai, london = (load_artifact(name, level) for level in ("shanghai", "london"))
+
+    assert london["abi"] == shanghai["abi"]  # so the ABI of either level serves every chain
+    assert london["linkReferences"].keys() == shanghai["linkReferences"].keys()
+    assert london["bytecode"] != shanghai["bytecode"]
 
 
 def test_load_artifact_returns_a_shipped_contract() -> None:
@@ -133,11 +160,12 @@ def test_linked_bytecode_refuses_a_missing_library() -> None:
 
 
 @pytest.mark.usefixtures("fresh_cache")
-def test_load_artifact_of_an_unknown_name_raises_a_daisee_error() -> None:
+@pytest.mark.parametrize(("name", "level"), [("NoSuchContract", "shanghai"), ("EnergyLoop", "paris")])
+def test_load_artifact_of_an_unknown_name_or_level_raises_a_daisee_error(name: str, level: str) -> None:
     with pytest.raises(DaiseeError, match="daisee compile") as raised:
-        load_artifact("NoSuchContract")
+        load_artifact(name, level)
 
-    assert "NoSuchContract" in str(raised.value)
+    assert f"{name} at EVM {level}" in str(raised.value)
     assert "\n" not in str(raised.value)
 
 

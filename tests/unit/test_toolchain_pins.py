@@ -68,15 +68,39 @@ def test_brownie_config_networks_hold_only_mappings(brownie_config: dict[str, An
     assert not_mappings == {}
 
 
-def test_shipped_artifacts_were_compiled_with_the_pinned_settings() -> None:
-    shipped = sorted(ARTIFACTS_DIR.glob("*.json"))
-    assert shipped, f"no artifacts in {ARTIFACTS_DIR}: run `daisee compile`"
+def test_artifacts_are_shipped_for_every_pinned_evm_level_and_no_other() -> None:
+    shipped = sorted(path.name for path in ARTIFACTS_DIR.iterdir() if path.is_dir() and any(path.glob("*.json")))
+
+    assert shipped == sorted(compiler.EVM_VERSIONS), f"run `daisee compile` to ship {compiler.EVM_VERSIONS}"
+    assert compiler.EVM_VERSION in compiler.EVM_VERSIONS  # the level brownie, ganache and the gas snapshot use
+
+
+@pytest.mark.parametrize("level", compiler.EVM_VERSIONS)
+def test_shipped_artifacts_were_compiled_with_the_pinned_settings(level: str) -> None:
+    shipped = sorted((ARTIFACTS_DIR / level).glob("*.json"))
+    assert shipped, f"no artifacts in {ARTIFACTS_DIR / level}: run `daisee compile`"
     for path in shipped:
         settings = json.loads(path.read_text())["compiler"]
         assert settings["version"].startswith(compiler.SOLC_VERSION + "+commit."), path.name
-        assert settings["evmVersion"] == compiler.EVM_VERSION, path.name
+        assert settings["evmVersion"] == level, path.name
         assert settings["optimizer"] == {"enabled": True, "runs": compiler.OPTIMIZER_RUNS}, path.name
         assert settings["viaIR"] is compiler.VIA_IR, path.name
+
+
+def test_every_level_ships_the_same_contracts_from_the_same_sources_and_settings_but_the_evm() -> None:
+    def shipped(level: str) -> dict[str, dict[str, Any]]:
+        return {path.stem: json.loads(path.read_text()) for path in (ARTIFACTS_DIR / level).glob("*.json")}
+
+    def but_evm(settings: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in settings.items() if key != "evmVersion"}
+
+    default = shipped(compiler.EVM_VERSION)
+    for level in compiler.EVM_VERSIONS:
+        other = shipped(level)
+        assert sorted(other) == sorted(default), level
+        for name, artifact in other.items():
+            assert artifact["sourceName"] == default[name]["sourceName"], (level, name)
+            assert but_evm(artifact["compiler"]) == but_evm(default[name]["compiler"]), (level, name)
 
 
 def test_the_optimizer_runs_stay_at_1000() -> None:
@@ -84,11 +108,12 @@ def test_the_optimizer_runs_stay_at_1000() -> None:
     assert compiler.OPTIMIZER_RUNS == 1000
 
 
-def test_the_libraries_the_loop_links_are_shipped_with_the_pinned_settings() -> None:
-    loop = json.loads((ARTIFACTS_DIR / f"{LOOP_CONTRACT}.json").read_text())
+@pytest.mark.parametrize("level", compiler.EVM_VERSIONS)
+def test_the_libraries_the_loop_links_are_shipped_with_the_pinned_settings(level: str) -> None:
+    loop = json.loads((ARTIFACTS_DIR / level / f"{LOOP_CONTRACT}.json").read_text())
     linked = sorted(name for names in loop["linkReferences"].values() for name in names)
 
     assert linked == sorted(LOOP_LIBRARIES)
     for name in linked:
-        library = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
+        library = json.loads((ARTIFACTS_DIR / level / f"{name}.json").read_text())
         assert library["compiler"] == loop["compiler"], name  # one solc run, one set of settings
