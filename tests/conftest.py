@@ -1,4 +1,5 @@
-"""Shared fixtures: chains (embedded, anvil, ganache started from node_modules on loopback) and an isolated home."""
+"""Shared fixtures: chains (embedded, anvil, anvil at London, ganache started from node_modules on loopback)
+and an isolated home."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from daisee.chain.compiler import find_project_root
 from daisee.chain.connect import Chain, connect
 from daisee.chain.nodes import LocalNode
 
-CHAIN_KINDS = ("embedded", "anvil", "ganache")
+CHAIN_KINDS = ("embedded", "anvil", "anvil-london", "ganache")
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +37,13 @@ def anvil_node(project_root: Path) -> Iterator[LocalNode]:
 
 
 @pytest.fixture(scope="session")
+def anvil_london_node(project_root: Path) -> Iterator[LocalNode]:
+    """Anvil at the London EVM, as a Clique chain runs it (geth 1.13): no PUSH0."""
+    with LocalNode("anvil", hardfork="london", project_root=project_root) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
 def ganache_node(project_root: Path) -> Iterator[LocalNode]:
     with LocalNode("ganache", project_root=project_root) as node:
         yield node
@@ -43,10 +51,10 @@ def ganache_node(project_root: Path) -> Iterator[LocalNode]:
 
 @pytest.fixture(params=CHAIN_KINDS)
 def any_chain(request: pytest.FixtureRequest) -> Chain:
-    """The same test on py-evm (embedded), anvil and ganache; nodes are shared by the session."""
+    """The same test on py-evm (embedded), anvil (latest and London) and ganache; nodes are shared by the session."""
     if request.param == "embedded":
         return connect("embedded")
-    node: LocalNode = request.getfixturevalue(f"{request.param}_node")
+    node: LocalNode = request.getfixturevalue(f"{request.param.replace('-', '_')}_node")
     return connect(node.url)
 
 

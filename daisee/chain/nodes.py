@@ -74,6 +74,7 @@ class LocalNode:
     block_time: float | None = None
     chain_id: int | None = None
     state_file: Path | None = None  # anvil: load the chain from it at start, save it there at stop
+    hardfork: str | None = None  # anvil: the EVM it runs (e.g. `london`, as a Clique chain), else its latest
     project_root: Path | None = None
     startup_timeout: float = 60.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -93,6 +94,8 @@ class LocalNode:
                 cmd += ["--chain-id", str(self.chain_id)]
             if self.state_file is not None:
                 cmd += ["--state", str(self.state_file)]
+            if self.hardfork is not None:
+                cmd += ["--hardfork", self.hardfork]
             return cmd
         cmd = [binary, "--server.host", self.host, "--server.port", str(self.port)]
         cmd += ["--wallet.deterministic", "--logging.quiet"]
