@@ -18,7 +18,9 @@ from hexbytes import HexBytes
 from web3.types import TxReceipt
 
 from daisee import __version__
+from daisee.chain.compiler import EVM_VERSION
 from daisee.chain.connect import Chain
+from daisee.chain.evm import evm_version
 from daisee.chain.journal import DeploymentJournal
 from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, price_per_kwh
@@ -131,6 +133,7 @@ class Deployment:
     token: str | None = None
     libraries: dict[str, str] = field(default_factory=dict)
     daisee_version: str = field(default=__version__)
+    evm_version: str = EVM_VERSION  # which shipped bytecode was deployed (records before london was shipped: shanghai)
 
     def to_json(self) -> str:
         contracts = {LOOP_CONTRACT: self.address} | ({"SettlementToken": self.token} if self.token else {})
@@ -148,7 +151,8 @@ def journal_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
 
 
 def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = None) -> Deployment:
-    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked.
+    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked, from the
+    bytecode built for the chain's EVM level (see {daisee.chain.evm}).
 
     With a `journal` file, each creation is noted before it is sent, and a deployment interrupted
     (RPC node lost, process killed) resumes where it was when asked again with the same parameters.
@@ -189,6 +193,7 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
         deployed_at=int(time.time()),
         token=token,
         libraries=libraries,
+        evm_version=evm_version(chain),
     )
 
 

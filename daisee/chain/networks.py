@@ -10,6 +10,7 @@ overrides profiles in `$DAISEE_HOME/networks.toml` (or the file named by `$DAISE
     confirmations = 1
     fees = "legacy"
     gas_price_gwei = 0               # free gas on a permissioned chain
+    evm_version = "london"           # geth's Clique has no PUSH0; leave it out to have the node asked
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from daisee.chain.accounts import daisee_home
+from daisee.chain.compiler import EVM_VERSIONS
 from daisee.errors import DaiseeError
 
 NETWORKS_ENV = "DAISEE_NETWORKS"
@@ -49,13 +51,15 @@ DEV_POLICY = TxPolicy(receipt_timeout=120.0, replace_after=20.0, poll_seconds=0.
 
 @dataclass(frozen=True)
 class Network:
-    """A named chain: its id, the environment variable holding its RPC URL, and its transaction policy."""
+    """A named chain: its id, the environment variable holding its RPC URL, its transaction policy, and
+    the EVM level it runs (None: ask the node, see {daisee.chain.evm})."""
 
     name: str
     chain_id: int
     rpc_env: str
     description: str = ""
     policy: TxPolicy = field(default_factory=TxPolicy)
+    evm_version: str | None = None
 
     def rpc_url(self) -> str:
         """The RPC URL from the environment; a clear error when it is missing."""
@@ -71,11 +75,14 @@ class Network:
 BUILT_IN = {
     n.name: n
     for n in (
-        Network("ewc", 246, "EWC_RPC_URL", "Energy Web Chain", TxPolicy(confirmations=2)),
-        Network("volta", 73799, "VOLTA_RPC_URL", "Energy Web Volta testnet", TxPolicy(confirmations=1)),
-        Network("gnosis", 100, "GNOSIS_RPC_URL", "Gnosis Chain", TxPolicy(confirmations=2)),
-        Network("chiado", 10200, "CHIADO_RPC_URL", "Gnosis Chiado testnet", TxPolicy(confirmations=1)),
-        Network("sepolia", 11155111, "SEPOLIA_RPC_URL", "Ethereum Sepolia testnet", TxPolicy(confirmations=2)),
+        # Energy Web's Aura chainspecs stop at London (no EIP-3855 PUSH0 transition)
+        Network("ewc", 246, "EWC_RPC_URL", "Energy Web Chain", TxPolicy(confirmations=2), "london"),
+        Network("volta", 73799, "VOLTA_RPC_URL", "Energy Web Volta testnet", TxPolicy(confirmations=1), "london"),
+        Network("gnosis", 100, "GNOSIS_RPC_URL", "Gnosis Chain", TxPolicy(confirmations=2), "shanghai"),
+        Network("chiado", 10200, "CHIADO_RPC_URL", "Gnosis Chiado testnet", TxPolicy(confirmations=1), "shanghai"),
+        Network(
+            "sepolia", 11155111, "SEPOLIA_RPC_URL", "Ethereum Sepolia testnet", TxPolicy(confirmations=2), "shanghai"
+        ),
     )
 }
 
@@ -119,7 +126,7 @@ def _parse_profile(name: str, entry: Any, base: Network | None, path: Path) -> N
         raise DaiseeError(f"{where}: a profile name is lowercase letters, digits, - and _")
     if not isinstance(entry, dict):
         raise DaiseeError(f"{where}: expected a table of settings")
-    unknown = set(entry) - _POLICY_KEYS - {"chain_id", "rpc_env", "description"}
+    unknown = set(entry) - _POLICY_KEYS - {"chain_id", "rpc_env", "description", "evm_version"}
     if unknown:
         raise DaiseeError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     chain_id = entry.get("chain_id", base.chain_id if base else None)
@@ -130,7 +137,10 @@ def _parse_profile(name: str, entry: Any, base: Network | None, path: Path) -> N
         raise DaiseeError(f"{where}: rpc_env must name an environment variable, like MY_CHAIN_RPC_URL")
     policy = replace(base.policy if base else TxPolicy(), **_policy_settings(entry, where))
     description = str(entry.get("description", base.description if base else ""))
-    return Network(name, chain_id, rpc_env, description, policy)
+    evm_version = entry.get("evm_version", base.evm_version if base else None)
+    if evm_version is not None and evm_version not in EVM_VERSIONS:
+        raise DaiseeError(f"{where}: evm_version must be one of {', '.join(EVM_VERSIONS)} (or left out to probe)")
+    return Network(name, chain_id, rpc_env, description, policy, evm_version)
 
 
 def _policy_settings(entry: dict[str, Any], where: str) -> dict[str, Any]:

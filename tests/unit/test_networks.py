@@ -31,6 +31,19 @@ def test_built_in_profiles_name_the_chains_a_loop_lives_on() -> None:
     assert networks["ewc"].policy.confirmations == 2
 
 
+def test_built_in_profiles_name_the_evm_level_of_their_chain() -> None:
+    levels = {name: profile.evm_version for name, profile in load_networks().items()}
+
+    # Energy Web's Aura chains stop at London (no PUSH0); Gnosis and Ethereum's testnets run Shanghai and later
+    assert levels == {
+        "ewc": "london",
+        "volta": "london",
+        "gnosis": "shanghai",
+        "chiado": "shanghai",
+        "sepolia": "shanghai",
+    }
+
+
 def test_user_profiles_add_and_override(isolated_home: Path) -> None:
     write_profiles(
         isolated_home,
@@ -42,6 +55,11 @@ fees = "legacy"
 gas_price_gwei = 0
 confirmations = 1
 description = "the régie's PoA chain"
+evm_version = "london"
+
+[networks.lab]
+chain_id = 1337
+rpc_env = "LAB_RPC_URL"
 
 [networks.ewc]
 confirmations = 5
@@ -52,8 +70,10 @@ max_fee_gwei = 2.5
     regie = networks["regie"]
     assert (regie.chain_id, regie.rpc_env, regie.description) == (8995, "REGIE_RPC_URL", "the régie's PoA chain")
     assert regie.policy == TxPolicy(confirmations=1, fees="legacy", gas_price_gwei=Decimal(0))
+    assert regie.evm_version == "london"
+    assert networks["lab"].evm_version is None  # its node is asked
     ewc = networks["ewc"]
-    assert (ewc.chain_id, ewc.rpc_env) == (246, "EWC_RPC_URL")  # kept from the built-in profile
+    assert (ewc.chain_id, ewc.rpc_env, ewc.evm_version) == (246, "EWC_RPC_URL", "london")  # kept from the built-in
     assert ewc.policy.confirmations == 5
     assert ewc.policy.max_fee_gwei == Decimal("2.5")
     assert find_network("nowhere") is None
@@ -81,6 +101,10 @@ def test_networks_file_can_be_named_by_the_environment(tmp_path: Path, monkeypat
         ('[networks.lab]\nchain_id = 5\nrpc_env = "L"\nconfirmations = -1\n', "confirmations must be a whole number"),
         ('[networks.lab]\nchain_id = 5\nrpc_env = "L"\nmax_fee_gwei = "lots"\n', "max_fee_gwei must be a non-negative"),
         ('[networks.lab]\nchain_id = 5\nrpc_env = "L"\nreplace_after = 0\n', "replace_after must be a positive"),
+        (
+            '[networks.lab]\nchain_id = 5\nrpc_env = "L"\nevm_version = "paris"\n',
+            "evm_version must be one of shanghai, london",
+        ),
     ],
 )
 def test_a_bad_profile_file_is_named_with_the_fix(isolated_home: Path, text: str, message: str) -> None:
