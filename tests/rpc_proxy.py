@@ -1,15 +1,21 @@
 """JSON-RPC proxies on loopback that stand between daisee and a real node to play a provider's tricks:
-going silent in the middle of a command, rate-limiting, or capping the block range of `eth_getLogs`."""
+going silent in the middle of a command, rate-limiting, capping the block range of `eth_getLogs`, or
+answering as another client would."""
 
 from __future__ import annotations
 
 import json
 import threading
 import urllib.request
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from daisee.chain.nodes import LOOPBACK
+
+
+def _error(request: dict[str, Any], message: str, code: int = -32000) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request.get("id"), "error": {"code": code, "message": message}}
 
 
 class RpcProxy:
@@ -97,8 +103,7 @@ class RangeCappedProxy(RpcProxy):
             first, last = int(query["fromBlock"], 16), int(query["toBlock"], 16)
             self.log_queries.append((first, last))
             if last - first + 1 > self.max_blocks:
-                error = {"code": -32005, "message": f"query exceeds max block range {self.max_blocks}"}
-                return json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}).encode()
+                return json.dumps(_error(request, f"query exceeds max block range {self.max_blocks}", -32005)).encode()
         return self.forward(body)
 
 
@@ -111,5 +116,68 @@ class RateLimitedProxy(RpcProxy):
         if not self.limited:
             return self.forward(body)
         request = json.loads(body)
-        error = {"code": -32005, "message": "rate limit exceeded: 10 requests per second"}
-        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()
+        return json.dumps(_error(request, "rate limit exceeded: 10 requests per second", -32005)).encode()
+
+
+class QuirkyNodeProxy(RpcProxy):
+    """A real node answering with another client's quirks, each one asked for by name:
+
+    - `no_pending`: refuses the `pending` block tag with this message;
+    - `no_status`: leaves `status` out of receipts (pre-Byzantium style);
+    - `reword`: replaces the node's wording in error messages (`{"nonce too low": "OldNonce"}`);
+    - `counts_behind`: answers `eth_getTransactionCount` this many transactions short, as a lagging backend;
+    - `failed_estimate`: what a failed estimate answers instead: a message without the revert data, or
+      an amount of gas (the block gas limit: OpenEthereum's way);
+    - `client`: answers `web3_clientVersion` with this name (`Geth/…` makes daisee take it for a real network).
+
+    While `forgetful`, it knows no transaction by hash, as a load balancer's backend that never saw it.
+    `refused` counts the requests answered with an error, by method.
+    """
+
+    forgetful = False
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        no_pending: str | None = None,
+        no_status: bool = False,
+        reword: Mapping[str, str] | None = None,
+        counts_behind: int = 0,
+        failed_estimate: str | int | None = None,
+        client: str | None = None,
+    ) -> None:
+        super().__init__(upstream)
+        self.no_pending, self.no_status, self.reword = no_pending, no_status, dict(reword or {})
+        self.counts_behind, self.failed_estimate, self.client = counts_behind, failed_estimate, client
+        self.refused: dict[str, int] = {}
+
+    def answer(self, body: bytes) -> bytes | None:
+        request: dict[str, Any] = json.loads(body)
+        answer = self._answer(request)
+        if "error" in answer:
+            self.refused[request["method"]] = self.refused.get(request["method"], 0) + 1
+        return json.dumps(answer).encode()
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        method, params = request["method"], request.get("params") or []
+        if self.no_pending and "pending" in params:
+            return _error(request, self.no_pending, -32602)
+        if method == "web3_clientVersion" and self.client:
+            return {"jsonrpc": "2.0", "id": request["id"], "result": self.client}
+        if method == "eth_getTransactionByHash" and self.forgetful:
+            return {"jsonrpc": "2.0", "id": request["id"], "result": None}
+        answer: dict[str, Any] = json.loads(self.forward(json.dumps(request).encode()))
+        result, error = answer.get("result"), answer.get("error")
+        if method == "eth_getTransactionReceipt" and self.no_status and isinstance(result, dict):
+            result.pop("status", None)
+        if method == "eth_getTransactionCount" and result is not None:
+            answer["result"] = hex(max(0, int(result, 16) - self.counts_behind))
+        if method == "eth_estimateGas" and error is not None and self.failed_estimate is not None:
+            if isinstance(self.failed_estimate, str):
+                return _error(request, self.failed_estimate)
+            return {"jsonrpc": "2.0", "id": request["id"], "result": hex(self.failed_estimate)}
+        if error is not None:
+            for said, instead in self.reword.items():
+                error["message"] = error["message"].replace(said, instead)
+        return answer

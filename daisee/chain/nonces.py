@@ -6,7 +6,11 @@ of this user on this machine takes — the threads and `Sender`s of this process
 CLI command, two oracles — and one lock per connection for its own threads. So two senders never pick
 the same nonce, and one can never replace the other's pending transaction with a higher fee. Senders
 elsewhere (another machine, the same node under another URL) are not coordinated: `Sender` then notices
-the used nonce and takes the next one."""
+the used nonce and takes the next one.
+
+Some nodes do not serve the `pending` block tag. Their count is then the mined one (`latest`), and the
+book's own next nonce covers this process's transactions still in the pool; another program's pending
+transaction is met as a used nonce, as above."""
 
 from __future__ import annotations
 
@@ -22,7 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from web3.exceptions import Web3RPCError
+
 from daisee.chain.connect import Chain
+from daisee.chain.node_errors import rpc_message
+from daisee.errors import DaiseeError
 
 # one book per connection (a Web3 object) and account, gone with the connection: a node restarted under
 # the same URL starts from its own count; connections to one node meet in the lock file
@@ -36,6 +44,7 @@ class NonceBook:
 
     lock_file: Path | None  # None: a node only this process can reach (the embedded chain)
     _next: int | None = field(default=None, init=False)
+    _pending_tag: bool = field(default=True, init=False)  # False once the node refused the `pending` tag
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @contextmanager
@@ -52,17 +61,28 @@ class NonceBook:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def next(self, counted: int) -> int:
-        """The nonce to use, given the node's count: past every nonce this process already gave out."""
-        return max(counted, self._next or 0)
+    def next(self, chain: Chain, address: str) -> int:
+        """The nonce to use: the node's count of `address`'s transactions, past every nonce this process gave out."""
+        return max(self._counted(chain, address), self._next or 0)
 
     def taken(self, nonce: int) -> None:
-        """`nonce` went out."""
-        self._next = nonce + 1
+        """`nonce` went out, or the node said another transaction holds it."""
+        self._next = max(nonce + 1, self._next or 0)
 
-    def forget(self) -> None:
-        """Another sender used the account: trust the node's count again."""
-        self._next = None
+    def _counted(self, chain: Chain, address: str) -> int:
+        w3 = chain.w3
+        if self._pending_tag:
+            try:
+                return int(w3.eth.get_transaction_count(address, "pending"))  # type: ignore[arg-type]
+            except Web3RPCError:
+                self._pending_tag = False  # `invalid block tag`, `pending block is not available`, …: count mined ones
+        try:
+            return int(w3.eth.get_transaction_count(address, "latest"))  # type: ignore[arg-type]
+        except Web3RPCError as exc:
+            raise DaiseeError(
+                f"the node of {chain.label} did not tell how many transactions {address} sent ({rpc_message(exc)}): "
+                "check the node, then run the same command again"
+            ) from None
 
 
 def nonce_book(chain: Chain, address: str) -> NonceBook:

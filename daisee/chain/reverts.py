@@ -1,11 +1,17 @@
-"""Turn a contract's revert data into the custom error it names, with its values."""
+"""Why a contract reverted: its revert data as the custom error it names, with its values, and the
+reason of a transaction found by running it again as a call."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from eth_abi import decode
+from eth_tester.exceptions import TransactionFailed
 from eth_utils import function_signature_to_4byte_selector, is_hex_address, to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import BlockIdentifier, TxParams
 
 from daisee.chain.artifacts import load_artifact
 
@@ -50,3 +56,31 @@ def describe_revert(data: str | bytes | None, contract: str = "EnergyLoop") -> s
         args = ", ".join(f"{i['name']}={_format(v)}" for i, v in zip(item["inputs"], values, strict=True))
         return f"{item['name']}({args})"
     return f"reverted with unknown data 0x{raw.hex()}"
+
+
+def revert_reason(exc: ContractLogicError | TransactionFailed) -> str:
+    """The contract's reason, whichever way the node reported it.
+
+    Anvil gives the revert data (a custom error) or the reason string; Ganache puts the data under
+    `result`; the embedded chain says `execution reverted: b'<raw data>'`.
+    """
+    if isinstance(exc, TransactionFailed):
+        reason = (str(exc.args[0]) if exc.args else "").removeprefix("execution reverted: ")
+        if reason.startswith(("b'", 'b"')):
+            return describe_revert(ast.literal_eval(reason))
+        return reason or "no reason given"
+    data = exc.data.get("result") if isinstance(exc.data, dict) else exc.data
+    if isinstance(exc, ContractCustomError) or (isinstance(data, str) and len(data) >= 10):
+        return describe_revert(data)
+    return str(exc.message or "no reason given").removeprefix("execution reverted: ")
+
+
+def replayed_revert(w3: Web3, tx: TxParams, block: BlockIdentifier) -> str | None:
+    """The contract's reason if `tx`, run as a call on `block`'s state with its own gas, reverts; None if it
+    passes. A call the node cannot run (out of gas, say) raises its Web3RPCError."""
+    call: Any = {key: tx[key] for key in ("from", "to", "data", "value", "gas") if key in tx}
+    try:
+        w3.eth.call(call, block)
+    except (ContractLogicError, TransactionFailed) as exc:
+        return revert_reason(exc)
+    return None

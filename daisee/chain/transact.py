@@ -9,7 +9,6 @@ ours: a call that is safe to repeat is then sent again with a fresh nonce, any o
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import time
 from collections.abc import Sequence
@@ -22,30 +21,21 @@ from eth_typing import ChecksumAddress
 from eth_utils import ValidationError
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import Nonce, TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from daisee.chain.artifacts import linked_bytecode, load_artifact
 from daisee.chain.connect import Chain
 from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
+from daisee.chain.node_errors import Refusal, refusal_in, rpc_message
 from daisee.chain.nonces import NonceBook, nonce_book
-from daisee.chain.reverts import describe_revert
+from daisee.chain.reverts import replayed_revert, revert_reason
 from daisee.errors import DaiseeError
 
 GAS_MARGIN = 1.2
 REPLACED_GRACE_SECONDS = 5.0  # how long a used nonce is given to show our receipt before it is said to be another's
 Call = ContractFunction | ContractConstructor
-_UNDERPRICED = ("underpriced", "less than block base fee", "fee cap less than", "max fee per gas less than")
-# a nonce another transaction of this account holds, mined or pending ("replacement ... underpriced":
-# a fresh transaction met another sender's pending one with that nonce)
-_NONCE_USED = (
-    "nonce too low",
-    "invalid transaction nonce",
-    "already known",
-    "known transaction",
-    "replacement transaction underpriced",
-)
 
 
 @dataclass
@@ -145,8 +135,8 @@ class Sender:
                 try:
                     tx_hash = self._broadcast(built, what)
                     break
-                except _NonceUsedError:
-                    self._nonces.forget()  # a sender this process does not coordinate with: ask the node again
+                except _NonceTakenError:
+                    self._nonces.taken(int(tx["nonce"]))  # by a sender this process does not coordinate with
                     if nonce is not None or attempt == 2:
                         raise DaiseeError(
                             f"{what}: nonce {tx['nonce']} of {self.address} is already used: "
@@ -158,8 +148,9 @@ class Sender:
     def wait(self, pending: Pending) -> TxReceipt:
         """The receipt of `pending` once it has the policy's confirmations; re-sends or bumps it meanwhile."""
         receipt = self._confirmed_receipt(pending)
-        if receipt["status"] != 1:
-            raise DaiseeError(f"{pending.what} rejected by the contract: {self._replayed_reason(pending, receipt)}")
+        failure = self._failure(pending, receipt)
+        if failure is not None:
+            raise DaiseeError(f"{pending.what} rejected by the contract: {failure}")
         return receipt
 
     def deploy(self, name: str, *args: Any) -> tuple[ChecksumAddress, TxReceipt]:
@@ -180,32 +171,32 @@ class Sender:
     # ---------------------------------------------------------------- sending
 
     def _peek_nonce(self) -> int:
-        return self._nonces.next(int(self.chain.w3.eth.get_transaction_count(self.address, "pending")))
+        return self._nonces.next(self.chain, self.address)
 
     def _fees(self, what: str) -> Fees:
         try:
             return current_fees(self.chain)
         except Web3RPCError as exc:
-            raise DaiseeError(f"{what}: the node did not tell its fees ({_rpc_message(exc)})") from None
+            raise DaiseeError(f"{what}: the node did not tell its fees ({rpc_message(exc)})") from None
 
     def _broadcast(self, tx: TxParams, what: str) -> HexBytes:
         """Hand `tx` to the node (signed here for a keystore account); errors become one line."""
         try:
             return HexBytes(self.chain.w3.eth.send_transaction(tx))
         except (Web3RPCError, ValidationError) as exc:
-            message = _rpc_message(exc) if isinstance(exc, Web3RPCError) else str(exc)
-            lowered = message.lower()
-            if any(marker in lowered for marker in _NONCE_USED):
-                raise _NonceUsedError(message) from None
-            if any(marker in lowered for marker in _UNDERPRICED):
+            message = rpc_message(exc) if isinstance(exc, Web3RPCError) else str(exc)
+            refusal = refusal_in(message)
+            if refusal is Refusal.NONCE_TAKEN:
+                raise _NonceTakenError(message) from None
+            if refusal is Refusal.FEE_TOO_LOW:
                 raise DaiseeError(
                     f"{what}: the node refused the fee as too low ({message}): "
                     "raise max_fee_gwei or gas_price_gwei in the network profile, or try again later"
                 ) from None
-            if "insufficient funds" in lowered:
-                raise DaiseeError(
-                    f"account {self.address} cannot pay for {what} on {self.chain.label}: fund it and try again"
-                ) from None
+            if refusal is Refusal.NO_FUNDS:
+                raise self._unfunded(what) from None
+            if refusal is Refusal.GAS_LIMIT:
+                raise self._beyond_a_block(tx, what, message) from None
             raise DaiseeError(f"{what} refused by the node: {message}") from None
         except OSError as exc:
             raise DaiseeError(
@@ -293,19 +284,34 @@ class Sender:
         try:
             pending.hashes.append(self._broadcast(tx, pending.what))
             pending.tx = tx
-        except _NonceUsedError:
+        except _NonceTakenError:
             pass  # mined meanwhile, or already in the pool: the next look finds out
 
-    def _replayed_reason(self, pending: Pending, receipt: TxReceipt) -> str:
-        """Why a mined transaction reverted: replayed as a call on the state it ran on."""
-        tx = HexBytes(receipt["transactionHash"]).to_0x_hex()
-        if not isinstance(pending.call, ContractFunction):
-            return f"reverted in transaction {tx}"
+    def _failure(self, pending: Pending, receipt: TxReceipt) -> str | None:
+        """Why the transaction of `receipt` failed, None if it succeeded.
+
+        A receipt's `status` says it, since Byzantium. Some nodes leave it out (pre-Byzantium rules, some
+        PoA clients); then the effects a failed transaction never has decide: code at a creation's
+        address, or a log. A call that logged nothing is replayed on the state before its block, with its
+        gas: it failed if the replay fails. Comparing gas used with the gas limit would not do: a revert
+        returns the unused gas. The replay misses only a failure caused by an earlier transaction of the
+        same block, hence the effects first.
+        """
+        w3, block = self.chain.w3, int(receipt["blockNumber"])
+        status = receipt.get("status")
+        if status is None and receipt.get("contractAddress"):
+            status = int(len(w3.eth.get_code(receipt["contractAddress"], block)) > 0)
+        elif status is None and receipt["logs"]:
+            status = 1
+        if status == 1:
+            return None
         try:
-            pending.call.call({"from": self.address}, block_identifier=int(receipt["blockNumber"]) - 1)
-        except (ContractLogicError, TransactionFailed) as exc:
-            return _revert_reason(exc)
-        return f"reverted in transaction {tx}"
+            reason = replayed_revert(w3, pending.tx, block - 1)
+        except Web3RPCError as exc:
+            reason = rpc_message(exc)  # the call does not run in its gas: out of gas, most often
+        if status is None:
+            return reason
+        return reason or f"reverted in transaction {HexBytes(receipt['transactionHash']).to_0x_hex()}"
 
     def _gas_limit(self, call: Call, params: TxParams, what: str) -> int:
         """Estimated gas with a margin; the call's revert reason if it would fail.
@@ -318,17 +324,40 @@ class Sender:
                 return int(self.chain.w3.eth.get_block("latest")["gasLimit"])
             return int(call.estimate_gas(params) * GAS_MARGIN)
         except (ContractLogicError, TransactionFailed) as exc:
-            raise DaiseeError(f"{what} rejected by the contract: {_revert_reason(exc)}") from None
+            raise DaiseeError(f"{what} rejected by the contract: {revert_reason(exc)}") from None
         except Web3RPCError as exc:
-            message = _rpc_message(exc)
-            if "insufficient funds" in message.lower():
-                raise DaiseeError(
-                    f"account {self.address} cannot pay for {what} on {self.chain.label}: fund it and try again"
-                ) from None
+            message = rpc_message(exc)
+            refusal = refusal_in(message)
+            if refusal is Refusal.NO_FUNDS:
+                raise self._unfunded(what) from None
+            if refusal is Refusal.GAS_LIMIT:
+                tx = call.build_transaction({**params, "gas": 0, "gasPrice": Wei(0)})
+                raise self._beyond_a_block(tx, what, message) from None
             raise DaiseeError(f"{what} refused by the node: {message}") from None
 
+    def _beyond_a_block(self, tx: TxParams, what: str, message: str) -> DaiseeError:
+        """The error for a node's `exceeds block gas limit` or `gas required exceeds allowance`.
 
-class _NonceUsedError(Exception):
+        Most often the call itself fails: some nodes then say so in gas words, others estimate it at a
+        whole block, which with the margin no block takes. Run as a call with a block's gas, it tells why.
+        """
+        block_gas = int(self.chain.w3.eth.get_block("latest")["gasLimit"])
+        try:
+            reason = replayed_revert(self.chain.w3, {**tx, "gas": block_gas}, "latest")
+        except Web3RPCError:
+            reason = None  # it does not run in a block's gas either
+        if reason is not None:
+            return DaiseeError(f"{what} rejected by the contract: {reason}")
+        return DaiseeError(
+            f"{what} needs about as much gas as a block of {self.chain.label} holds ({block_gas:,}; the node said "
+            f"{message!r}): send less in one transaction (fewer readings or settlement steps)"
+        )
+
+    def _unfunded(self, what: str) -> DaiseeError:
+        return DaiseeError(f"account {self.address} cannot pay for {what} on {self.chain.label}: fund it and try again")
+
+
+class _NonceTakenError(Exception):
     """The node already has a transaction with this nonce (mined or pending)."""
 
 
@@ -356,28 +385,3 @@ def _node_has(w3: Any, tx_hash: HexBytes) -> Any:
         return w3.eth.get_transaction(tx_hash)
     except TransactionNotFound:
         return None
-
-
-def _revert_reason(exc: ContractLogicError | TransactionFailed) -> str:
-    """The contract's reason, whichever way the node reported it.
-
-    Anvil gives the revert data (a custom error) or the reason string; Ganache puts the data under
-    `result`; the embedded chain says `execution reverted: b'<raw data>'`.
-    """
-    if isinstance(exc, TransactionFailed):
-        reason = (str(exc.args[0]) if exc.args else "").removeprefix("execution reverted: ")
-        if reason.startswith(("b'", 'b"')):
-            return describe_revert(ast.literal_eval(reason))
-        return reason or "no reason given"
-    data = exc.data.get("result") if isinstance(exc.data, dict) else exc.data
-    if isinstance(exc, ContractCustomError) or (isinstance(data, str) and len(data) >= 10):
-        return describe_revert(data)
-    return str(exc.message or "no reason given").removeprefix("execution reverted: ")
-
-
-def _rpc_message(exc: Web3RPCError) -> str:
-    rpc = exc.rpc_response or {}
-    error = rpc.get("error") if isinstance(rpc, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return str(exc.message or exc)

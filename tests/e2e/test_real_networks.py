@@ -6,9 +6,7 @@ RPC node that goes away in the middle of a deploy. Every chain here is a real an
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from daisee.chain.nodes import LocalNode
 from daisee.chain.transact import Pending, Sender
 from daisee.errors import DaiseeError
 from tests.e2e.conftest import Daisee
+from tests.e2e.mining import manual_node, mine, mining
 from tests.rpc_proxy import FlakyProxy
 
 pytestmark = pytest.mark.node
@@ -38,15 +37,8 @@ def volta_like(project_root: Path) -> Iterator[LocalNode]:
 
 @pytest.fixture
 def manual_anvil(project_root: Path) -> Iterator[LocalNode]:
-    """An anvil that mines only when told to (`evm_mine`), so a test can act between sending and mining."""
-    with LocalNode("anvil", project_root=project_root) as node:
-        Web3(Web3.HTTPProvider(node.url)).provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    with manual_node(project_root) as node:
         yield node
-
-
-def mine(chain: Chain, blocks: int = 1) -> None:
-    for _ in range(blocks):
-        chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- a profile pointing at a node
@@ -159,24 +151,6 @@ def manual_chain(manual_anvil: LocalNode) -> Chain:
     chain = connect(manual_anvil.url)
     chain.policy = replace(chain.policy, replace_after=0.5, receipt_timeout=30)
     return chain
-
-
-@contextmanager
-def mining(chain: Chain) -> Iterator[None]:
-    """Mine a block every 0.3 s in the background while inside the block."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.3):
-            mine(chain)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def test_a_transaction_the_node_lost_is_sent_again(manual_chain: Chain) -> None:
