@@ -1,13 +1,15 @@
 """A simulated neighbourhood run through the real contracts: deploy, admit, sign, submit, finalize, settle.
 
 Everything the demo reports is read back from the chain (settlement events, token balances, ledger),
-never from the simulation that fed it.
+never from the simulation that fed it. A development chain's clock is moved through the intervals; on
+any other network the demo waits for them, in real time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import sleep
 
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
@@ -15,9 +17,11 @@ from eth_utils import keccak
 from web3.types import TxReceipt
 
 from daisee.chain.clock import advance_to, chain_time
-from daisee.chain.deploy import Deployment, LoopParameters, deploy_loop
+from daisee.chain.connect import Chain
+from daisee.chain.deploy import TEST_EURO, Deployment, LoopParameters, deploy_loop
 from daisee.chain.transact import Sender
 from daisee.domain import SHARE_DENOMINATOR, AllocationKey, MeterKind
+from daisee.errors import DaiseeError
 from daisee.loop import Loop, MemberResult, MeterSpec
 from daisee.readings import Reading
 from daisee.simulation import LOCAL_OFFSET_SECONDS, profiles, simulate
@@ -26,6 +30,7 @@ from daisee.simulation import LOCAL_OFFSET_SECONDS, profiles, simulate
 _KIND_CYCLE = (MeterKind.PRODUCER, MeterKind.CONSUMER, MeterKind.PROSUMER)
 _DAY = 86_400
 PREPAYMENT = 20_000_000  # what the PMO prepays for each consuming household: 20 test euros
+REAL_NETWORK_LEAD = 300  # time to deploy and admit on a network with block times and confirmations
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,27 @@ def demo_genesis(now: int) -> int:
     return now - (now + LOCAL_OFFSET_SECONDS) % _DAY + _DAY
 
 
+def _loop_start(chain: Chain, interval_seconds: int) -> int:
+    """The demo's genesis: {demo_genesis} on a development chain, else the first interval boundary
+    REAL_NETWORK_LEAD from now (real time cannot be skipped to midnight)."""
+    now = chain_time(chain)
+    if chain.is_dev:
+        return demo_genesis(now)
+    start = now + REAL_NETWORK_LEAD
+    return start - start % interval_seconds + interval_seconds
+
+
+def reach(chain: Chain, timestamp: int) -> None:
+    """Move a development chain's clock to `timestamp`; on another network, wait until its blocks get there."""
+    if chain.is_dev:
+        advance_to(chain, timestamp)
+        return
+    while (now := chain_time(chain)) < timestamp:
+        sleep(min(chain.policy.poll_seconds * 5, timestamp - now))
+
+
 def prepay(loop: Loop, accounts: list[str], amount: int = PREPAYMENT) -> list[TxReceipt]:
-    """The PMO mints test euros and prepays each account's energy (development chains only)."""
+    """The PMO mints test euros and prepays each account's energy (a loop settled in test euros only)."""
     token = loop.settlement_token()
     if token is None or not accounts:
         return []
@@ -110,14 +134,20 @@ def run_demo(
     seed: int,
     interval_seconds: int = 900,
     on_interval: Callable[[int], None] | None = None,
+    token: str | None = TEST_EURO,
 ) -> DemoRun:
-    """Deploy a loop with `sender` as PMO, admit the households, prepay the consumers, then move the
-    (development) chain's clock through `intervals` simulated intervals, settling each."""
+    """Deploy a loop with `sender` as PMO, settled in `token` (as `daisee deploy --token`), admit the
+    households, then play `intervals` simulated intervals, settling each.
+
+    With the test euro the PMO prepays the consumers. With any other token it does not: the households'
+    keys are public (derived from the seed), so whatever is deposited for them anyone could withdraw.
+    """
     chain = sender.chain
-    genesis = demo_genesis(chain_time(chain))
+    genesis = _loop_start(chain, interval_seconds)
     kinds = [h.kind for h in households]
     traces = simulate(kinds, genesis, interval_seconds, intervals, seed)
-    deployment = deploy_loop(sender, LoopParameters(interval_seconds, key, 100, genesis, notice_seconds=0))
+    params = LoopParameters(interval_seconds, key, 100, genesis, token=token, notice_seconds=0)
+    deployment = deploy_loop(sender, params)
     loop = Loop(sender, deployment.address)
     run = DemoRun(deployment, households, intervals)
 
@@ -128,12 +158,18 @@ def run_demo(
         )
     ]
     receipts = loop.add_meters(specs)
-    receipts += prepay(loop, [h.payout for h in households if h.kind is not MeterKind.PRODUCER])
+    if token == TEST_EURO:
+        receipts += prepay(loop, [h.payout for h in households if h.kind is not MeterKind.PRODUCER])
     run.registration_gas = sum(int(r["gasUsed"]) for r in receipts)
     run.transactions += len(receipts)
+    if chain_time(chain) >= genesis:  # a meter admitted after genesis reports from a later interval
+        raise DaiseeError(
+            f"admitting the households on {chain.label} took past the loop's start: "
+            "run the demo again with fewer --households or a longer --interval-seconds"
+        )
 
     for t in range(intervals):
-        advance_to(chain, genesis + (t + 1) * interval_seconds)
+        reach(chain, genesis + (t + 1) * interval_seconds)
         readings = [
             Reading(h.meter_id, t, trace.imports[t + 1], trace.exports[t + 1]).sign(h.gateway_key, loop.domain)
             for h, trace in zip(households, traces, strict=True)

@@ -11,7 +11,7 @@ from rich import box
 from rich.progress import Progress
 from rich.table import Table
 
-from daisee.cli.options import chain_options, open_chain, open_sender
+from daisee.cli.options import chain_options, open_chain, open_sender, token_option
 from daisee.cli.output import console
 from daisee.demo import DemoRun, run_demo, simulated_households
 from daisee.domain import AllocationKey
@@ -38,6 +38,7 @@ from daisee.report.html import render_html
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the loop's report (a standalone HTML page with its curves, bars and ledger).",
 )
+@token_option
 @chain_options
 def demo(
     households: int,
@@ -47,10 +48,15 @@ def demo(
     key: str,
     json_out: Path | None,
     report_out: Path | None,
+    token: str | None,
     **chain_args: Any,
 ) -> None:
     """Simulate a neighbourhood's day on a real chain: deploy a loop, admit the households, sign and
-    submit every interval's meter readings, finalize and settle each interval, and show who owes whom."""
+    submit every interval's meter readings, finalize and settle each interval, and show who owes whom.
+
+    A development chain's clock is moved through the day; on another network (--chain with a URL or a
+    profile, --account, and --token with a real token or `none`) the demo plays its intervals in real
+    time, from a few minutes after it starts, and prepays nothing."""
     chain = open_chain(chain_args["chain_target"], chain_args["chain_id"])
     sender = open_sender(chain, chain_args["account"], chain_args["password_file"])
     crowd = simulated_households(households, seed)
@@ -61,7 +67,14 @@ def demo(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("signing, submitting and settling", total=intervals)
         run = run_demo(
-            sender, crowd, AllocationKey.parse(key), intervals, seed, interval_seconds, lambda _: progress.advance(task)
+            sender,
+            crowd,
+            AllocationKey.parse(key),
+            intervals,
+            seed,
+            interval_seconds,
+            lambda _: progress.advance(task),
+            token,
         )
     loop = Loop(sender, run.deployment.address)
     summary = _summary(run, loop)

@@ -9,14 +9,13 @@ import click
 from daisee.chain.deploy import (
     MIN_GRACE_SECONDS,
     REAL_NETWORK_NOTICE,
-    TEST_EURO,
     LoopParameters,
     deploy_loop,
     ensure_can_record,
     journal_path,
     save_deployment,
 )
-from daisee.cli.options import chain_options, json_option, open_chain, open_sender
+from daisee.cli.options import chain_options, json_option, open_chain, open_sender, token_option
 from daisee.cli.output import console, print_json
 from daisee.cli.values import describe_duration, duration
 from daisee.domain import AllocationKey, address, price_per_kwh, price_per_wh
@@ -57,12 +56,7 @@ from daisee.loop import Loop
     "--price-cap",
     help="The highest price the PMO may ever set, in currency per kWh (default: twice --price).",
 )
-@click.option(
-    "--token",
-    default=TEST_EURO,
-    show_default=True,
-    help="Settlement ERC-20 address for deposits and withdrawals, `test-euro` (dev chains) or `none`.",
-)
+@token_option
 @click.option("--treasury", help="The PMO's ledger account (default: the PMO).")
 @click.option("--force", is_flag=True, help="Replace an existing deployment record for this chain.")
 @json_option
@@ -79,7 +73,7 @@ def deploy(
     grace_seconds: int | None,
     notice: str | None,
     price_cap: str | None,
-    token: str,
+    token: str | None,
     treasury: str | None,
     force: bool,
     as_json: bool,
@@ -92,7 +86,7 @@ def deploy(
         genesis,
         grace_seconds,
         address(treasury, "--treasury") if treasury else None,
-        None if token == "none" else token if token == TEST_EURO else address(token, "--token"),
+        token,
         notice_seconds=None if notice is None else duration(notice, "--notice"),
         price_cap_per_wh=None if price_cap is None else _price_cap(price_cap),
     )

@@ -16,9 +16,10 @@ from web3.exceptions import ContractLogicError
 
 from daisee.chain.accounts import PASSWORD_ENV, keystore_dir, list_accounts, read_password, unlock
 from daisee.chain.connect import Chain, connect
-from daisee.chain.deploy import DEPLOYMENTS_DIR, ZERO_ADDRESS, load_deployment
+from daisee.chain.deploy import DEPLOYMENTS_DIR, TEST_EURO, ZERO_ADDRESS, load_deployment
 from daisee.chain.networks import gwei_setting
 from daisee.chain.transact import Sender
+from daisee.domain import address
 from daisee.errors import DaiseeError
 from daisee.loop import Loop, MeterInfo
 
@@ -86,6 +87,21 @@ def read_chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """`--chain`, `--chain-id`, `--account`, `--password-file`, `--deployments` and the transaction options."""
     return _apply(command, [_CHAIN, _CHAIN_ID, _ACCOUNT, _PASSWORD_FILE, _DEPLOYMENTS, _CONFIRMATIONS, _MAX_FEE])
+
+
+def _settlement_token(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
+    return None if value == "none" else value if value == TEST_EURO else address(value, "--token")
+
+
+def token_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--token`: the loop's settlement ERC-20, given to the command as `token` (an address, TEST_EURO or None)."""
+    return click.option(
+        "--token",
+        default=TEST_EURO,
+        show_default=True,
+        callback=_settlement_token,
+        help="Settlement ERC-20 address for deposits and withdrawals, `test-euro` (dev chains) or `none`.",
+    )(command)
 
 
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:

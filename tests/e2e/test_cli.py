@@ -18,7 +18,9 @@ from daisee.chain.nodes import LocalNode, free_port
 from daisee.chain.transact import Sender
 from daisee.cli import cli
 from daisee.gas_snapshot import BATCH, measure
+from daisee.loop import Loop
 from tests.e2e.conftest import Daisee
+from tests.rpc_proxy import QuirkyNodeProxy
 
 PASSWORD = {"DAISEE_PASSWORD": "correct horse battery staple"}
 
@@ -84,6 +86,64 @@ def test_demo_is_deterministic_by_seed(daisee: Daisee, tmp_path: Path) -> None:
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert first["members"] == second["members"]
     assert first["intervals"] == second["intervals"]
+
+
+def _euro_token(url: str) -> str:
+    """A settlement token already on the chain, deployed by someone else."""
+    address, _ = Sender.dev(connect(url), 6).deploy("EuroToken")
+    return str(address)
+
+
+def test_demo_settles_in_a_token_already_on_the_chain(daisee: Daisee, anvil_node: LocalNode, tmp_path: Path) -> None:
+    token = _euro_token(anvil_node.url)
+    demo = ("demo", "--chain", anvil_node.url, "--token", token, "--households", "3", "--intervals", "2")
+    outcome = daisee(*demo, "--json", "out.json")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    result = json.loads((tmp_path / "out.json").read_text())
+    loop = Loop(Sender.dev(connect(anvil_node.url)), result["loop"])
+    assert loop.contract.functions.settlementToken().call() == token
+    assert result["held"] == 0  # nothing prepaid in a token the demo did not mint
+    assert sum(result["ledger"].values()) == 0
+    assert sum(r["consumption"] for i in result["intervals"] for r in i["members"].values()) > 0
+
+
+def test_demo_on_a_real_network_waits_for_each_interval_in_real_time(
+    daisee: Daisee, anvil_node: LocalNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy that calls itself geth, anvil is a real network to daisee: nobody moves its clock but
+    time itself, played here faster: each pause of the demo passes as much time on the chain."""
+    token = _euro_token(anvil_node.url)
+    created = daisee("account", "new", "pmo", "--json", env=PASSWORD)
+    pmo = created.json()["address"]
+    funder = Sender.dev(connect(anvil_node.url), 3)
+    funder.chain.w3.eth.send_transaction({"from": funder.address, "to": pmo, "value": 10**18})
+    waited: list[float] = []
+
+    def time_passes(seconds: float) -> None:
+        waited.append(seconds)
+        anvil = connect(anvil_node.url).w3.provider
+        anvil.make_request("evm_increaseTime", [max(1, round(seconds))])  # type: ignore[arg-type]
+        anvil.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    monkeypatch.setattr("daisee.demo.sleep", time_passes)
+    with QuirkyNodeProxy(anvil_node.url, client="Geth/v1.13.15-stable/linux-amd64/go1.21.6") as node:
+        real = ("--chain", node.url, "--account", "pmo", "--confirmations", "0")
+        refused = daisee("demo", *real, env=PASSWORD)
+        assert "the test euro is for development chains only" in _one_line_error(refused.stderr)
+        demo = ("demo", *real, "--token", token, "--households", "3", "--intervals", "2", "--interval-seconds", "60")
+        outcome = daisee(*demo, "--json", "out.json", env=PASSWORD)
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "daisee demo on rpc (chain id 31337)" in outcome.stdout
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert [i["t"] for i in result["intervals"]] == [0, 1]
+    assert sum(r["consumption"] for i in result["intervals"] for r in i["members"].values()) > 0
+    assert sum(result["ledger"].values()) == 0
+    assert sum(waited) >= 300 + 60  # the lead before genesis, then interval 0 at least
+    loop = Loop(Sender.dev(connect(anvil_node.url)), result["loop"])
+    assert loop.pmo() == pmo
+    assert loop.next_to_settle() == 2
 
 
 def test_deploy_records_the_loop_and_refuses_to_overwrite_it(daisee: Daisee, anvil_node: LocalNode) -> None:
