@@ -9,6 +9,7 @@ from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers import HTTPProvider
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint
 
 from daisee.chain.networks import BUILT_IN, DEV_POLICY, Network, TxPolicy, find_network
 from daisee.errors import DaiseeError
@@ -123,7 +124,10 @@ def connect(
         )
 
     provider = HTTPProvider(url, request_kwargs={"timeout": timeout})
-    provider.cache_allowed_requests = True  # eth_chainId and the like are asked once, not before every call
+    # eth_chainId and the like are asked once, not before every call; nothing else (web3 would also cache
+    # transactions by hash, and check each with an extra request that fails, loudly, for a pending one)
+    provider.cache_allowed_requests = True
+    provider.cacheable_requests = {RPCEndpoint(m) for m in ("eth_chainId", "net_version", "web3_clientVersion")}
     w3 = Web3(provider)
     try:
         chain_id = w3.eth.chain_id

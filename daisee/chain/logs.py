@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
 from web3.contract.contract import ContractEvent
 from web3.exceptions import Web3RPCError
 from web3.types import EventData
@@ -34,3 +36,8 @@ def event_logs(
             continue
         start = end + 1
     return logs
+
+
+def event_topic(event: type[ContractEvent] | ContractEvent) -> HexBytes:
+    """The first topic of `event`'s logs, the hash of its signature: to pick its logs out of many undecoded."""
+    return HexBytes(event_abi_to_log_topic(event.abi))

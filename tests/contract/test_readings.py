@@ -7,6 +7,7 @@ from eth_account import Account
 
 from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
+from daisee.loop import SUBMIT_GAS, SUBMIT_GAS_PER_READING
 from daisee.readings import LoopDomain, Reading, SignedReading
 from tests.contract.conftest import SignedLoop
 
@@ -253,3 +254,18 @@ def test_anyone_may_submit_signed_readings(signed_loop: SignedLoop) -> None:
     consumer = signed_loop.households[1]
     relay = signed_loop.loop.as_sender(signed_loop.outsider)
     assert relay.submit([signed_loop.sign(consumer, 0, 100, 0)]).accepted == [(consumer.meter_id, 0)]
+
+
+def test_the_costliest_batch_stays_well_within_the_gas_bound_batches_are_sent_with(signed_loop: SignedLoop) -> None:
+    """A batch is not estimated but sent with SUBMIT_GAS + SUBMIT_GAS_PER_READING a reading: every meter's
+    first reading, for interval 1 (so each carries a part to interval 0), the prosumer with both flows."""
+    producer, consumer, prosumer = signed_loop.households
+    batch = [
+        signed_loop.sign(producer, 1, 0, 4_000),
+        signed_loop.sign(consumer, 1, 4_000, 0),
+        signed_loop.sign(prosumer, 1, 3_000, 2_000),
+    ]
+    result = signed_loop.loop.submit(batch)
+
+    assert len(result.accepted) == 3
+    assert int(result.receipt["gasUsed"]) <= 0.8 * (SUBMIT_GAS + SUBMIT_GAS_PER_READING * len(batch))
