@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_account import Account
@@ -38,6 +39,7 @@ READING_TYPEHASH = keccak(text=READING_TYPE)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2  # the largest s OpenZeppelin's ECDSA accepts
 _V_BIT = 1 << 255
+RECOVERED = 1 << 14  # signatures whose signer is remembered
 _JSON_KEYS = ("meter_id", "interval", "import_wh", "export_wh", "r", "vs")
 _READING_KEYS = _JSON_KEYS[:4]
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -183,16 +185,7 @@ class SignedReading:
 
     def recover(self, domain: LoopDomain) -> ChecksumAddress | None:
         """The signer's address, or None where OpenZeppelin's `ECDSA.tryRecover(hash, r, vs)` would fail."""
-        r = int.from_bytes(self.r, "big")
-        vs = int.from_bytes(self.vs, "big")
-        s = vs & (_V_BIT - 1)
-        if not (0 < r < SECP256K1_N and 0 < s <= _HALF_N):
-            return None
-        try:
-            key = Signature(vrs=(vs >> 255, r, s)).recover_public_key_from_msg_hash(self.reading.digest(domain))
-        except (BadSignature, ValidationError):
-            return None
-        return key.to_checksum_address()
+        return _recover(self.reading.digest(domain), self.r, self.vs)
 
     def verify(self, domain: LoopDomain, signer: str) -> bool:
         """Whether `signer` (any letter case) signed this reading for `domain`."""
@@ -256,3 +249,19 @@ def _bytes32(key: str, value: object) -> bytes:
     if not isinstance(value, str) or not _HEX32.fullmatch(value):
         raise DaiseeError(f"signed reading {key} {value!r} is not 0x + 64 hex digits: give a hex bytes32")
     return bytes.fromhex(value[2:])
+
+
+@lru_cache(maxsize=RECOVERED)
+def _recover(digest: bytes, r_word: bytes, vs_word: bytes) -> ChecksumAddress | None:
+    """The address that signed `digest` with (r, vs), remembered: a relay checks a reading when it arrives
+    and again when it batches it."""
+    r = int.from_bytes(r_word, "big")
+    vs = int.from_bytes(vs_word, "big")
+    s = vs & (_V_BIT - 1)
+    if not (0 < r < SECP256K1_N and 0 < s <= _HALF_N):
+        return None
+    try:
+        key = Signature(vrs=(vs >> 255, r, s)).recover_public_key_from_msg_hash(digest)
+    except (BadSignature, ValidationError):
+        return None
+    return key.to_checksum_address()

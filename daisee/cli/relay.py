@@ -44,6 +44,13 @@ def relay() -> None:
     help="Send a smaller batch once its oldest reading has waited this long.",
 )
 @click.option(
+    "--in-flight",
+    type=click.IntRange(1, 16),
+    default=RelaySettings.in_flight,
+    show_default=True,
+    help="Batches sent at once, without waiting for the one before (consecutive nonces).",
+)
+@click.option(
     "--queue",
     "queue_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -74,6 +81,7 @@ def serve(
     port: int,
     batch_size: int,
     batch_seconds: float,
+    in_flight: int,
     queue_path: Path | None,
     rate_limit: int,
     keeper: bool,
@@ -92,7 +100,13 @@ def serve(
         raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
     loop = Loop(open_sender(chain, account, password_file), loop_at)
     settings = RelaySettings(
-        host, port, batch_size, batch_seconds, rate_limit, keeper_seconds=KEEP_EVERY if keeper else None
+        host,
+        port,
+        batch_size,
+        batch_seconds,
+        rate_limit,
+        in_flight=in_flight,
+        keeper_seconds=KEEP_EVERY if keeper else None,
     )
     _log_to_stderr()
     stop = threading.Event()

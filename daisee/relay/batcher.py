@@ -1,4 +1,5 @@
-"""The submission loop: when `batch_size` readings wait, or the oldest has waited `batch_seconds`, send a batch.
+"""The submission loop: when `batch_size` readings wait, or the oldest has waited `batch_seconds`, send what
+waits in batches of `batch_size`, up to `in_flight` transactions at once (consecutive nonces).
 
 Each reading is checked again against its meter: the cached one, or the chain as it is now if an earlier
 attempt may have recorded the reading. One the chain is already past (the lost receipt of an earlier attempt,
@@ -18,7 +19,7 @@ from hexbytes import HexBytes
 from daisee.chain.connect import describe_error
 from daisee.chain.logs import event_logs
 from daisee.domain import RejectReason
-from daisee.loop import Loop, tx_hash
+from daisee.loop import Loop, SubmitResult, tx_hash
 from daisee.relay.logs import log_event
 from daisee.relay.meters import MeterCache
 from daisee.relay.queue import Entry, Fate, ReadingQueue, Status
@@ -45,13 +46,21 @@ class Batcher:
     """A thread that drains `queue` into `loop` in batches."""
 
     def __init__(
-        self, loop: Loop, queue: ReadingQueue, meters: MeterCache, *, batch_size: int, batch_seconds: float
+        self,
+        loop: Loop,
+        queue: ReadingQueue,
+        meters: MeterCache,
+        *,
+        batch_size: int,
+        batch_seconds: float,
+        in_flight: int = 1,
     ) -> None:
         self.loop = loop
         self.queue = queue
         self.meters = meters
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
+        self.in_flight = in_flight
         self.batches = 0
         self.last_batch: BatchReport | None = None
         self.last_error: tuple[str, float] | None = None
@@ -115,10 +124,15 @@ class Batcher:
                 log_event("pruned", readings=pruned)
 
     def _send_batch(self) -> None:
-        entries = self.queue.take(self.batch_size)
+        self.meters.catch_up()  # the checks below see the chain as it is now
+        entries = self.queue.take(self.batch_size * self.in_flight)
         fates: list[tuple[Entry, Fate]] = []
         to_send: list[Entry] = []
+        batch_of: dict[bytes, int] = {}  # the batch each meter's readings go in
         for entry in entries:
+            meter_id = entry.signed.reading.meter_id
+            if batch_of.setdefault(meter_id, len(to_send) // self.batch_size) != len(to_send) // self.batch_size:
+                continue  # not in a later batch in flight, estimated without the earlier: it waits for the next take
             # a reading an earlier attempt may have recorded is checked against the chain as it is now; any
             # other against the cached meter (a reading the chain took meanwhile is caught by its STALE reason)
             _, reason = self.meters.check(entry.signed, fresh=entry.sent_block is not None)
@@ -141,10 +155,16 @@ class Batcher:
     def _submit(self, entries: list[Entry]) -> None:
         self.queue.mark_submitted(entries, int(self.loop.sender.chain.w3.eth.block_number), time.time())
         try:
-            result = self.loop.submit([e.signed for e in entries])
+            results = self.loop.submit_all([e.signed for e in entries], self.batch_size)
         except BaseException:
             self.queue.requeue(entries, time.time())
             raise
+        batches = [entries[i : i + self.batch_size] for i in range(0, len(entries), self.batch_size)]
+        for batch, result in zip(batches, results, strict=True):
+            self._settle(batch, result)
+
+    def _settle(self, entries: list[Entry], result: SubmitResult) -> None:
+        """Record the fate of each reading of one batch the chain took."""
         tx = tx_hash(result.receipt)
         rejected = {(bytes(m), t): reason for m, t, reason in result.rejected}
         fates = []

@@ -20,6 +20,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from daisee.chain.connect import describe_error
 from daisee.domain import SETTLEMENT_LAG, RejectReason
@@ -27,7 +29,7 @@ from daisee.errors import DaiseeError
 from daisee.loop import MeterInfo
 from daisee.readings import SignedReading
 from daisee.relay.logs import log_event
-from daisee.relay.meters import MeterCache, elapsed_seconds, energy_since_last
+from daisee.relay.meters import ChainReadNeededError, MeterCache, elapsed_seconds, energy_since_last
 from daisee.relay.queue import DuplicateReadingError, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
@@ -77,12 +79,28 @@ def parse_readings(body: bytes) -> list[SignedReading]:
     return readings
 
 
+@dataclass(frozen=True)
+class CheckedPost:
+    """A post's readings, parsed and checked, from `client` (its address)."""
+
+    readings: list[SignedReading]
+    client: str
+
+    @property
+    def many(self) -> bool:
+        return len(self.readings) > 1
+
+
 def _prefix(index: int, many: bool) -> str:
     return f"reading #{index}: " if many else ""
 
 
 class Intake:
-    """Checks readings against the chain's view of their meters, the rate limit and the queue, then queues them."""
+    """Checks readings against the chain's view of their meters, the rate limit and the queue, then queues them.
+
+    Checked posts are queued by one committer thread, every post waiting for it in one transaction and one
+    write to disk (group commit): posts arriving together cost the disk once.
+    """
 
     def __init__(
         self,
@@ -94,67 +112,126 @@ class Intake:
     ) -> None:
         self.meters = meters
         self.queue = queue
-        self.limiter = limiter
+        self.limiter = limiter  # used by the committer thread only
         self.refusals = refusals or RateLimiter(REFUSALS_PER_MINUTE)
         self.on_queued = on_queued
-        self._lock = threading.Lock()  # rate-limit check, insert and record happen as one step
+        self._lock = threading.Lock()  # the refusals
+        self._posted = threading.Condition()  # the posts waiting for the committer, and closing
+        self._waiting: list[tuple[CheckedPost, Future[int]]] = []
+        self._closed = False
+        self._committer = threading.Thread(target=self._commit_forever, name="relay-commit", daemon=True)
 
-    def post(self, body: bytes, client: str) -> int:
-        """Parse and accept a POST body from `client` (its address). A client whose posts were refused
-        REFUSALS_PER_MINUTE times in a minute is refused unread (429) until the minute has passed."""
-        one = Counter({client: 1})
+    def start(self) -> None:
+        self._committer.start()
+
+    def close(self) -> None:
+        """Commit the posts still waiting, then stop the committer."""
+        with self._posted:
+            self._closed = True
+            self._posted.notify()
+        if self._committer.is_alive():
+            self._committer.join()
+
+    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
+        """Parse and check a POST body from `client` (RefusedError if refused). A client whose posts were refused
+        REFUSALS_PER_MINUTE times in a minute is refused unread (429) until the minute has passed. Without
+        `wait`, raises ChainReadNeededError where a meter or the calendar must be read from the chain first."""
         with self._lock:
-            if self.refusals.over(one, time.monotonic()) is not None:
+            if self.refusals.over(Counter({client: 1}), time.monotonic()) is not None:
                 raise RefusedError(
                     429,
                     f"client {client} had more than {self.refusals.per_minute} posts refused in a minute: "
                     "fix what the refusals said, then send again later",
                 )
         try:
-            return self.accept(parse_readings(body))
+            readings = parse_readings(body)
+            for index, signed in enumerate(readings):
+                self._check(signed, index, len(readings) > 1, wait)
         except RefusedError as exc:
-            if exc.status not in (429, 503):  # not the meter's allowance, not the node: the post itself
-                with self._lock:
-                    self.refusals.record(one, time.monotonic())
+            self._refused(exc, client)
             raise
+        return CheckedPost(readings, client)
 
-    def accept(self, readings: list[SignedReading]) -> int:
-        """Queue every reading or none (raises RefusedError); returns how many were queued."""
-        many = len(readings) > 1
-        for index, signed in enumerate(readings):
-            self._check(signed, index, many)
+    def _refused(self, exc: RefusedError, client: str) -> None:
+        if exc.status not in (429, 503):  # not the meter's allowance, not the node: the post itself
+            with self._lock:
+                self.refusals.record(Counter({client: 1}), time.monotonic())
+
+    def commit(self, post: CheckedPost) -> Future[int]:
+        """Queue every reading of a checked post or none, with the next group commit: the future gives how many
+        were queued once they are on disk, or raises the refusal (409 already held, 429 the meter's rate)."""
+        future: Future[int] = Future()
+        with self._posted:
+            if self._closed:
+                raise RefusedError(503, "the relay is stopping: send it again later")
+            self._waiting.append((post, future))
+            self._posted.notify()
+        return future
+
+    def _commit_forever(self) -> None:
+        while True:
+            with self._posted:
+                while not self._waiting and not self._closed:
+                    self._posted.wait()
+                if not self._waiting:
+                    return
+                group, self._waiting = self._waiting, []
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[CheckedPost, Future[int]]]) -> None:
+        """Apply each post's rate limit and queue it, all in one transaction; then tell each post its fate."""
+        outcomes: list[int | Exception] = []
+        try:
+            with self.queue.adding(time.time()) as add:
+                for post, _ in group:
+                    outcomes.append(self._add(post, add))
+        except Exception as exc:  # the disk: no post of this group was queued
+            outcomes = [exc] * len(group)
+        for (post, future), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, int):
+                future.set_result(outcome)
+                continue
+            if isinstance(outcome, RefusedError):
+                self._refused(outcome, post.client)
+            future.set_exception(outcome)
+        queued = sum(isinstance(outcome, int) for outcome in outcomes)
+        if queued:
+            log_event("queued", logging.DEBUG, posts=queued)
+            self.on_queued()
+
+    def _add(self, post: CheckedPost, add: Callable[[list[SignedReading]], None]) -> int | RefusedError:
+        readings, many = post.readings, post.many
         wanted = Counter(signed.reading.meter_id for signed in readings)
-        with self._lock:
-            now = time.monotonic()
-            over = self.limiter.over(wanted, now)
-            if over is not None:
-                index = next(i for i, s in enumerate(readings) if s.reading.meter_id == over)
-                raise RefusedError(
-                    429,
-                    f"{_prefix(index, many)}meter 0x{over.hex()} would send more than {self.limiter.per_minute} "
-                    "readings in a minute: slow down and send it again later",
-                    index if many else None,
-                )
-            try:
-                self.queue.add(readings, time.time())
-            except DuplicateReadingError as exc:
-                reading = readings[exc.index].reading
-                raise RefusedError(
-                    409,
-                    f"{_prefix(exc.index, many)}meter 0x{reading.meter_id.hex()} interval {reading.interval} "
-                    f"is {exc}: nothing to do",
-                    exc.index if many else None,
-                ) from None
-            self.limiter.record(wanted, now)
-        log_event("queued", logging.DEBUG, readings=len(readings))
-        self.on_queued()
+        now = time.monotonic()
+        over = self.limiter.over(wanted, now)
+        if over is not None:
+            index = next(i for i, s in enumerate(readings) if s.reading.meter_id == over)
+            return RefusedError(
+                429,
+                f"{_prefix(index, many)}meter 0x{over.hex()} would send more than {self.limiter.per_minute} "
+                "readings in a minute: slow down and send it again later",
+                index if many else None,
+            )
+        try:
+            add(readings)
+        except DuplicateReadingError as exc:
+            reading = readings[exc.index].reading
+            return RefusedError(
+                409,
+                f"{_prefix(exc.index, many)}meter 0x{reading.meter_id.hex()} interval {reading.interval} "
+                f"is {exc}: nothing to do",
+                exc.index if many else None,
+            )
+        self.limiter.record(wanted, now)
         return len(readings)
 
-    def _check(self, signed: SignedReading, index: int, many: bool) -> None:
+    def _check(self, signed: SignedReading, index: int, many: bool, wait: bool) -> None:
         reading = signed.reading
         meter = f"meter 0x{reading.meter_id.hex()}"
         try:
-            found, reason = self.meters.check(signed)
+            found, reason = self.meters.check(signed, wait=wait)
+        except ChainReadNeededError:
+            raise
         except Exception as exc:  # web3 and requests raise many types for one cause: the node did not answer
             error = describe_error(exc, self.meters.loop.sender.chain.url)
             log_event("meter_read_failed", meter=meter, error=error)

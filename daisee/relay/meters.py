@@ -1,27 +1,43 @@
-"""The loop's meters and calendar as the relay sees them: read from the chain, kept a few seconds, and
-checked against a reading with every rule the contract applies, so that no gas goes to a reading it rejects.
+"""The loop's meters and calendar as the relay sees them: read from the chain, kept, and checked against a
+reading with every rule the contract applies, so that no gas goes to a reading it rejects.
 
-A burst of readings costs one RPC per meter per `ttl` (an unknown meter's too), not one per reading. The
-calls run on a small fixed pool of threads, so web3 (which keeps one HTTP session per thread) reuses its
-connections.
+A meter read from the chain is trusted for `ttl` seconds. While `watch` runs, the loop's events keep the
+cache true instead, for up to WATCHED_TTL: each accepted reading moves its meter's counters on, and any
+change of a meter (admission, removal, rotation, repair, limits) drops it so that it is read again. A meter
+then costs one RPC per WATCHED_TTL, not one per reading or per interval; if the watch falls behind (the node
+does not answer), `ttl` applies again. The calls run on a small fixed pool of threads, so web3 (which keeps
+one HTTP session per thread) reuses its connections.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from web3.exceptions import ContractLogicError
+from web3.types import LogReceipt
 
 from daisee.chain.clock import chain_time
+from daisee.chain.connect import describe_error
+from daisee.chain.logs import event_topic
 from daisee.chain.reverts import describe_revert
 from daisee.domain import SETTLEMENT_LAG, RejectReason
 from daisee.loop import Loop, MeterInfo
 from daisee.readings import LoopDomain, SignedReading
+from daisee.relay.logs import log_event
 
+T = TypeVar("T")
 METER_TTL = 5.0  # seconds a meter read from the chain is trusted
+WATCHED_TTL = 600.0  # seconds it is trusted while the loop's events keep it up to date
+WATCH_SECONDS = 1.0  # how often the watch asks for the loop's new events
+WATCH_LAG = 5.0  # a watch that has not caught up for this long is not trusted
+WATCH_SPAN = 2_000  # blocks per eth_getLogs
+# events that change what the relay checks of a meter (ReadingAccepted moves its counters on)
+_METER_CHANGES = ("MeterAdded", "MeterRemoved", "MeterChangeScheduled", "MeterChangeCancelled", "MeterChanged")
 # a "not yet" is said only on a calendar at most this old: a chain's clock may jump (a development chain's
 # does), and readings that pass it must not wait out the cache; it bounds the reads a burst of them costs
 CALENDAR_RECHECK = 0.25
@@ -104,6 +120,10 @@ def elapsed_seconds(signed: SignedReading, meter: MeterInfo, interval_seconds: i
     return (signed.reading.interval + 1 - meter.next_interval) * interval_seconds
 
 
+class ChainReadNeededError(Exception):
+    """The check needs the chain, and was asked not to wait for it."""
+
+
 class MeterCache:
     """Meters of `loop` (and the fact that a meter is unknown), each read again once older than `ttl`
     seconds, and the loop's calendar."""
@@ -117,63 +137,134 @@ class MeterCache:
         self._genesis: int | None = None
         self._progress: tuple[float, int, int, int] | None = None  # read at, block time, next to finalize, settle
         self._pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="relay-rpc")
+        self._watched_at: float | None = None  # when the watch last caught up with the chain
+        self._watched_since = float("inf")  # meters read since then are kept true by the watch
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
+        self._catching_up = threading.Lock()
+        self._next_block: int | None = None  # the first block whose events are not applied yet
+        events = loop.contract.events
+        # ReadingAccepted first
+        self._topics = [event_topic(getattr(events, name)) for name in ("ReadingAccepted", *_METER_CHANGES)]
 
     @property
     def interval_seconds(self) -> int:
         """The loop's interval length (read once: it is fixed at deployment). RPC failures propagate."""
+        return self._interval_seconds_now(wait=True)
+
+    def _interval_seconds_now(self, *, wait: bool) -> int:
         if self._interval_seconds is None:
-            call = self.loop.contract.functions.intervalSeconds().call
-            self._interval_seconds = int(self._pool.submit(call).result())
+            self._interval_seconds = int(self._from_chain(self.loop.contract.functions.intervalSeconds().call, wait))
         return self._interval_seconds
 
-    def calendar(self, max_age: float | None = None) -> Calendar:
+    def _from_chain(self, read: Callable[[], T], wait: bool) -> T:
+        """`read()` on the pool's threads; ChainReadNeededError instead if not `wait`."""
+        if not wait:
+            raise ChainReadNeededError
+        return self._pool.submit(read).result()
+
+    def calendar(self, max_age: float | None = None, *, wait: bool = True) -> Calendar:
         """The loop's calendar now, read again once older than `max_age` (default `ttl`): it only moves forward.
-        RPC failures propagate."""
+        RPC failures propagate; ChainReadNeededError if it must be read and not `wait`."""
         if self._genesis is None:
-            self._genesis = int(self._pool.submit(self.loop.contract.functions.genesis().call).result())
+            self._genesis = int(self._from_chain(self.loop.contract.functions.genesis().call, wait))
         now = time.monotonic()
         with self._lock:
             progress = self._progress
         if progress is None or now - progress[0] >= (self.ttl if max_age is None else max_age):
-            progress = (now, *self._pool.submit(self._read_progress).result())
+            progress = (now, *self._from_chain(self._read_progress, wait))
             with self._lock:
                 self._progress = progress
         _, block_time, next_to_finalize, next_to_settle = progress
         clock = max(block_time, int(time.time()))  # the next block is at least this late
-        current = max(clock - self._genesis, 0) // self.interval_seconds
+        current = max(clock - self._genesis, 0) // self._interval_seconds_now(wait=wait)
         return Calendar(current, next_to_finalize, next_to_settle)
 
-    def check(self, signed: SignedReading, *, fresh: bool = False) -> tuple[MeterInfo | None, RejectReason | None]:
+    def check(
+        self, signed: SignedReading, *, fresh: bool = False, wait: bool = True
+    ) -> tuple[MeterInfo | None, RejectReason | None]:
         """The reading's meter and `precheck`'s verdict on it and the calendar; `fresh` skips the meter's cache.
         A refusal that a change of the meter may lift (a rotation, a repair) is made only on the meter as the
-        chain has it now."""
+        chain has it now. Without `wait`, ChainReadNeededError where the chain must be read (the cache cannot tell)."""
         meter_id = signed.reading.meter_id
-        meter, was_read = self._get(meter_id, fresh)
-        calendar = self.calendar()
-        reason = precheck(signed, meter, self.loop.domain, self.interval_seconds, calendar)
+        meter, was_read = self._get(meter_id, fresh, wait)
+        calendar = self.calendar(wait=wait)
+        interval_seconds = self._interval_seconds_now(wait=wait)
+        reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
         if reason in _LIFTED_BY_CHANGE and not was_read:
-            meter, _ = self._get(meter_id, True)
-            reason = precheck(signed, meter, self.loop.domain, self.interval_seconds, calendar)
+            meter, _ = self._get(meter_id, True, wait)
+            reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
         if reason in _NOT_YET:
-            calendar = self.calendar(max_age=min(self.ttl, CALENDAR_RECHECK))
-            reason = precheck(signed, meter, self.loop.domain, self.interval_seconds, calendar)
+            calendar = self.calendar(max_age=min(self.ttl, CALENDAR_RECHECK), wait=wait)
+            reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
         return meter, reason
 
     def get(self, meter_id: bytes, *, fresh: bool = False) -> MeterInfo | None:
         """The meter, or None if the loop does not know it; `fresh` skips the cache. RPC failures propagate."""
-        return self._get(meter_id, fresh)[0]
+        return self._get(meter_id, fresh, True)[0]
 
-    def _get(self, meter_id: bytes, fresh: bool) -> tuple[MeterInfo | None, bool]:
+    def _get(self, meter_id: bytes, fresh: bool, wait: bool) -> tuple[MeterInfo | None, bool]:
         """The meter, and whether it was read from the chain just now."""
         now = time.monotonic()
         with self._lock:
             cached = self._meters.get(meter_id)
-        if cached and not fresh and now - cached[0] < self.ttl:
+            watched = self._watched_at is not None and now - self._watched_at < WATCH_LAG
+            kept_true = cached is not None and watched and cached[0] >= self._watched_since
+        if cached and not fresh and now - cached[0] < (WATCHED_TTL if kept_true else self.ttl):
             return cached[1], False
-        meter = self._pool.submit(self._read, meter_id).result()
+        meter = self._from_chain(lambda: self._read(meter_id), wait)
         with self._lock:
             self._meters[meter_id] = (now, meter)
         return meter, True
+
+    def watch(self) -> None:
+        """Follow the loop's events in a thread of its own (until `close`), keeping the cached meters true."""
+        self._watch = threading.Thread(target=self._follow, name="relay-watch", daemon=True)
+        self._watch.start()
+
+    def _follow(self) -> None:
+        while True:
+            try:
+                self.catch_up()
+            except Exception as exc:  # the node: the cache falls back to its ttl until the watch catches up
+                log_event("watch_failed", error=describe_error(exc, self.loop.sender.chain.url))
+            if self._stop.wait(WATCH_SECONDS):
+                return
+
+    def catch_up(self) -> None:
+        """Apply the loop's events up to the chain's head now (the batcher calls it before each batch, so that
+        it checks readings against the chain as it is). RPC failures propagate."""
+        with self._catching_up:
+            started = time.monotonic()
+            w3 = self.loop.sender.chain.w3
+            head = int(w3.eth.block_number)
+            if self._next_block is None:  # what came before is in the meters read from now on
+                self._next_block, self._watched_since = head + 1, started
+            while self._next_block <= head:
+                end = min(self._next_block + WATCH_SPAN - 1, head)
+                query = {"address": self.loop.address, "fromBlock": self._next_block, "toBlock": end}
+                self._apply(w3.eth.get_logs({**query, "topics": [list(self._topics)]}))  # type: ignore[typeddict-item]
+                self._next_block = end + 1
+            with self._lock:
+                self._watched_at = started
+
+    def _apply(self, logs: Sequence[LogReceipt]) -> None:
+        with self._lock:
+            for log in logs:
+                meter_id = bytes(log["topics"][1])
+                if bytes(log["topics"][0]) != self._topics[0]:
+                    self._meters.pop(meter_id, None)
+                    continue
+                cached = self._meters.get(meter_id)
+                interval = int.from_bytes(log["topics"][2], "big")
+                if cached is None or cached[1] is None or interval < cached[1].next_interval:
+                    continue
+                data = bytes(log["data"])
+                import_wh, export_wh = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
+                self._meters[meter_id] = (
+                    cached[0],
+                    replace(cached[1], next_interval=interval + 1, import_wh=import_wh, export_wh=export_wh),
+                )
 
     def _read(self, meter_id: bytes) -> MeterInfo | None:
         try:
@@ -187,4 +278,7 @@ class MeterCache:
         return chain_time(self.loop.sender.chain), self.loop.next_to_finalize(), self.loop.next_to_settle()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join()
         self._pool.shutdown(wait=True, cancel_futures=True)

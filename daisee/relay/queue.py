@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -129,31 +129,53 @@ class ReadingQueue:
 
     def add(self, readings: Sequence[SignedReading], now: float) -> None:
         """Queue all `readings` or none; a rejected reading may be queued again, any other is a duplicate."""
+        with self.adding(now) as add:
+            add(readings)
+
+    @contextmanager
+    def adding(self, now: float) -> Iterator[Callable[[Sequence[SignedReading]], None]]:
+        """One transaction, one write to disk, for many posts: `add(readings)` queues all of a post's readings
+        or none (raising DuplicateReadingError), and every post it took is on disk once the block ends."""
         with self._transaction() as db:
-            for index, signed in enumerate(readings):
-                reading = signed.reading
-                cursor = db.execute(
-                    "INSERT INTO readings (meter_id, interval, reading, status, received_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, interval) DO UPDATE SET "
-                    "reading = excluded.reading, status = excluded.status, reason = NULL, tx = NULL, "
-                    "sent_block = NULL, received_at = excluded.received_at, updated_at = excluded.updated_at "
-                    "WHERE status = ?",
-                    (
-                        reading.meter_id,
-                        reading.interval,
-                        json.dumps(signed.to_json()),
-                        Status.QUEUED,
-                        now,
-                        now,
-                        Status.REJECTED,
-                    ),
-                )
-                if cursor.rowcount == 0:
-                    status = db.execute(
-                        "SELECT status FROM readings WHERE meter_id = ? AND interval = ?",
-                        (reading.meter_id, reading.interval),
-                    ).fetchone()[0]
-                    raise DuplicateReadingError(index, Status(status))
+
+            def add(readings: Sequence[SignedReading]) -> None:
+                db.execute("SAVEPOINT post")
+                try:
+                    for index, signed in enumerate(readings):
+                        self._insert(db, index, signed, now)
+                except BaseException:
+                    db.execute("ROLLBACK TO post")
+                    raise
+                finally:
+                    db.execute("RELEASE post")
+
+            yield add
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, index: int, signed: SignedReading, now: float) -> None:
+        reading = signed.reading
+        cursor = db.execute(
+            "INSERT INTO readings (meter_id, interval, reading, status, received_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, interval) DO UPDATE SET "
+            "reading = excluded.reading, status = excluded.status, reason = NULL, tx = NULL, "
+            "sent_block = NULL, received_at = excluded.received_at, updated_at = excluded.updated_at "
+            "WHERE status = ?",
+            (
+                reading.meter_id,
+                reading.interval,
+                json.dumps(signed.to_json()),
+                Status.QUEUED,
+                now,
+                now,
+                Status.REJECTED,
+            ),
+        )
+        if cursor.rowcount == 0:
+            status = db.execute(
+                "SELECT status FROM readings WHERE meter_id = ? AND interval = ?",
+                (reading.meter_id, reading.interval),
+            ).fetchone()[0]
+            raise DuplicateReadingError(index, Status(status))
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
         with self._lock:

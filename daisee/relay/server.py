@@ -28,10 +28,12 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+import anyio.to_thread
 import h11
 import uvicorn
 from starlette.applications import Starlette
@@ -43,8 +45,9 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from daisee.chain.connect import describe_error
-from daisee.relay.intake import MAX_BODY_BYTES, RefusedError
+from daisee.relay.intake import MAX_BODY_BYTES, CheckedPost, RefusedError
 from daisee.relay.logs import log_event
+from daisee.relay.meters import ChainReadNeededError
 from daisee.relay.queue import Fate
 
 REQUEST_DEADLINE = 10.0  # seconds a client may take to send a whole request, headers and body
@@ -53,6 +56,7 @@ MAX_CONNECTIONS = 512  # open connections; beyond, requests are answered 503
 CLIENT_CONNECTIONS = 64  # open connections from one address; beyond, new ones are closed at once
 STOP_GRACE = 5  # seconds stopping waits for requests in progress
 START_TIMEOUT = 10.0
+WORKER_THREADS = 4  # for the reads from the chain (checks the cached meters answer run on the event loop)
 DISCARD_LIMIT = 16 * MAX_BODY_BYTES  # an oversize body up to this is read and dropped; a larger one is not read
 _METER_ID = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
 _INTERVAL = re.compile(r"[0-9]{1,10}")
@@ -67,7 +71,13 @@ class Api(Protocol):
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None: ...
 
-    def post(self, body: bytes, client: str) -> int: ...
+    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
+        """Parse and check a POST body (RefusedError); without `wait`, ChainReadNeededError for a chain read."""
+        ...
+
+    def commit(self, post: CheckedPost) -> Future[int]:
+        """Queue a checked post: how many readings were queued, once on disk (or its refusal)."""
+        ...
 
 
 class RelayServer:
@@ -80,6 +90,7 @@ class RelayServer:
             build_app(api),
             http=_DeadlineProtocol,
             loop="asyncio",
+            log_level="warning",
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -114,7 +125,12 @@ class RelayServer:
         self._socket.close()
 
     def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
+        async def serve() -> None:
+            # few threads for the blocking work: they share one interpreter lock, and more only queue for it
+            anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+            await self._server.serve(sockets=[self._socket])
+
+        asyncio.run(serve())
 
 
 class _DeadlineProtocol(H11Protocol):
@@ -130,6 +146,9 @@ class _DeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # asyncio sets TCP_NODELAY only on sockets whose protocol number is TCP's, and socket.create_server
+        # leaves it 0: without it a response's body waits for the client's delayed ACK of its headers (40 ms)
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host = _host(self)
         if len(self.connections) > MAX_CONNECTIONS:
             self._turn_away(f"the relay has {MAX_CONNECTIONS} connections open: try again shortly")
@@ -204,7 +223,11 @@ def build_app(api: Api) -> Starlette:
     async def readings(request: Request) -> Response:
         body = await _body(request)
         client = request.client.host if request.client else "unknown"
-        return JSONResponse({"queued": await run_in_threadpool(api.post, body, client)}, status_code=202)
+        try:  # on the event loop while the meters are cached: a thread's turn costs more than the check
+            post = api.check(body, client, wait=False)
+        except ChainReadNeededError:
+            post = await run_in_threadpool(api.check, body, client)
+        return JSONResponse({"queued": await asyncio.wrap_future(api.commit(post))}, status_code=202)
 
     async def openapi(request: Request) -> Response:
         return Response(_openapi_document(), media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +14,7 @@ from daisee.errors import DaiseeError
 from daisee.keeper import Keeper
 from daisee.loop import READING_BATCH, Loop
 from daisee.relay.batcher import Batcher
-from daisee.relay.intake import Intake
+from daisee.relay.intake import CheckedPost, Intake
 from daisee.relay.logs import log_event
 from daisee.relay.meters import METER_TTL, MeterCache
 from daisee.relay.queue import Fate, ReadingQueue
@@ -32,6 +33,7 @@ class RelaySettings:
     batch_seconds: float = 10.0
     rate_limit: int = 60  # readings per meter per minute
     meter_ttl: float = METER_TTL
+    in_flight: int = 4  # batches sent at once
     keeper_seconds: float | None = None  # also finalize and settle the loop's intervals this often (None: don't)
 
 
@@ -49,6 +51,7 @@ class Relay:
             self.meters,
             batch_size=self.settings.batch_size,
             batch_seconds=self.settings.batch_seconds,
+            in_flight=self.settings.in_flight,
         )
         self.intake = Intake(self.meters, self.queue, RateLimiter(self.settings.rate_limit), self.batcher.wake)
         # readings stop being accepted two intervals ahead of settlement: a relay may keep the loop moving too
@@ -76,7 +79,9 @@ class Relay:
                 f"cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}): "
                 "stop what uses it or pick another --port"
             ) from None
+        self.intake.start()
         self._server.start()
+        self.meters.watch()
         self.batcher.start()
         if self.keeper is not None:
             self.keeper.start()
@@ -101,6 +106,7 @@ class Relay:
         self._stopped = True
         if self._server is not None:
             self._server.stop()
+        self.intake.close()  # what was taken in is on disk
         finished = self.batcher.stop(STOP_TIMEOUT)
         if self.keeper is not None and not self.keeper.close(STOP_TIMEOUT):
             log_event("settlement_still_in_flight", note="the next keeper pass carries on from the chain's state")
@@ -141,5 +147,8 @@ class Relay:
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
         return self.queue.fate(meter_id, interval)
 
-    def post(self, body: bytes, client: str) -> int:
-        return self.intake.post(body, client)
+    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
+        return self.intake.check(body, client, wait=wait)
+
+    def commit(self, post: CheckedPost) -> Future[int]:
+        return self.intake.commit(post)

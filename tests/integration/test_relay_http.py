@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import jsonschema
@@ -22,7 +23,7 @@ from openapi_spec_validator import validate
 
 from daisee.readings import LoopDomain, Reading
 from daisee.relay import server
-from daisee.relay.intake import RefusedError, parse_readings
+from daisee.relay.intake import CheckedPost, RefusedError, parse_readings
 from daisee.relay.queue import Fate, Status
 from daisee.relay.server import RelayServer, openapi_description
 
@@ -32,12 +33,11 @@ SIGNED = Reading(keccak(text="meter"), 3, 1_000, 20).sign(PrivateKey(keccak(text
 
 
 class MemoryApi:
-    """Queues parsed readings in a list; `slow` seconds of work per post."""
+    """Queues checked posts in a list, `slow` seconds after they are committed."""
 
     def __init__(self, slow: float = 0.0) -> None:
         self.slow = slow
-        self.posted: list[bytes] = []
-        self.clients: set[str] = set()
+        self.posted: list[CheckedPost] = []
         self.working = threading.Event()  # set once a post is in the API's hands
 
     def health(self) -> dict[str, Any]:
@@ -49,15 +49,18 @@ class MemoryApi:
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
         return Fate(Status.QUEUED) if (meter_id, interval) == (SIGNED.reading.meter_id, 3) else None
 
-    def post(self, body: bytes, client: str) -> int:
+    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
         readings = parse_readings(body)
         if readings[0].recover(DOMAIN) is None:
             raise RefusedError(422, "not signed")
+        return CheckedPost(readings, client)
+
+    def commit(self, post: CheckedPost) -> Future[int]:
+        self.posted.append(post)
         self.working.set()
-        time.sleep(self.slow)
-        self.posted.append(body)
-        self.clients.add(client)
-        return len(readings)
+        future: Future[int] = Future()
+        threading.Timer(self.slow, future.set_result, [len(post.readings)]).start()
+        return future
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +126,7 @@ def test_a_reading_is_posted_and_every_endpoint_answers(relay: RelayServer, api:
         200,
         {"status": "queued", "reason": None, "tx": None},
     )
-    assert api.clients == {"127.0.0.1"}
+    assert [post.client for post in api.posted] == ["127.0.0.1"]
 
 
 @pytest.mark.parametrize(
