@@ -532,6 +532,59 @@ def test_duplicate_posts_reach_the_chain_exactly_once(env: SignedLoop, make_rela
     assert rejections_on_chain(env) == 0
 
 
+def test_concurrent_posts_are_each_queued_once_in_group_commits(env: SignedLoop, make_relay: MakeRelay) -> None:
+    readings = [env.sign(h, t, 10 * (t + 1), 0 if h.kind is MeterKind.CONSUMER else 5 * (t + 1)) for t in (0, 1)
+                for h in env.households if h.kind is not MeterKind.PRODUCER]  # fmt: skip
+    readings += [env.sign(producer(env), t, 0, 7 * (t + 1)) for t in (0, 1)]
+    with make_relay(batch_seconds=NEVER) as relay, ThreadPoolExecutor(len(readings)) as pool:
+        codes = list(pool.map(lambda signed: post(relay, signed.to_json())[0], readings))
+        assert codes == [202] * len(readings)
+        assert status(relay)["queue_depth"] == len(readings)
+
+
+def test_batches_in_flight_never_split_a_meter_s_readings(env: SignedLoop, make_relay: MakeRelay) -> None:
+    """Batches sent at once are estimated each without the others: a meter's later reading waits for the
+    next round of batches rather than ride in a later batch of the same round."""
+    house = consumer(env)
+    first, second = env.sign(house, 0, 100, 0), env.sign(house, 1, 200, 0)
+    other = env.sign(prosumer(env), 0, 10, 20)
+    with make_relay(batch_size=1, in_flight=3, batch_seconds=NEVER) as relay:
+        assert post(relay, {"readings": [first.to_json(), second.to_json(), other.to_json()]}) == (202, {"queued": 3})
+        fates = wait_settled(relay, first, second, other)
+
+    assert [f["status"] for f in fates] == ["accepted"] * 3
+    assert len({f["tx"] for f in fates}) == 3
+    assert rejections_on_chain(env) == 0
+    assert env.counter(house) == (2, 200, 0)
+
+
+def test_the_loop_s_events_keep_the_cached_meters_true(
+    env: SignedLoop, make_relay: MakeRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A meter is read from the chain once; the readings the loop accepts then move its cached counters on,
+    whoever sent them, and a change of the meter makes the relay read it again."""
+    house = consumer(env)
+    with make_relay(batch_seconds=0.2, meter_ttl=0.0) as relay:
+        reads: list[bytes] = []
+        read = relay.loop.meter
+        monkeypatch.setattr(relay.loop, "meter", lambda meter_id: reads.append(meter_id) or read(meter_id))
+        first = env.sign(house, 0, 100, 0)
+        assert post(relay, first.to_json())[0] == 202
+        wait_settled(relay, first)
+        env.loop.submit([env.sign(house, 1, 150, 0)])  # its gateway sent interval 1 itself
+        wait_for("the watch", lambda: relay.meters.get(house.meter_id).next_interval == 2)  # type: ignore[union-attr]
+        replayed = post(relay, env.sign(house, 1, 150, 0).to_json())
+        assert reads == [house.meter_id]
+
+        env.loop.remove_meter(house.meter_id)
+        # the cached meter answers until the watch drops it; then the meter is read as the chain has it
+        wait_for("the watch", lambda: relay.meters.get(house.meter_id).active is False)  # type: ignore[union-attr]
+
+    assert replayed[0] == 409
+    assert replayed[1]["reason"] == "STALE_INTERVAL"
+    assert reads == [house.meter_id, house.meter_id]
+
+
 def test_a_restarted_relay_submits_its_queue_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
     readings = [env.sign(producer(env), 0, 0, 100), env.sign(consumer(env), 0, 101, 0)]
     readings += [env.sign(prosumer(env), 0, 102, 0), env.sign(prosumer(env), 1, 200, 0)]
