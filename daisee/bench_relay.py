@@ -289,12 +289,14 @@ def _no_attack() -> Iterator[dict[str, int]]:
 @contextmanager
 def _attackers(url: str, replays: list[bytes], context: Any) -> Iterator[dict[str, int]]:
     """Hostile clients in another process while the block runs; the requests each kind sent, once it ends."""
-    stop = context.Event()
+    ready, stop = context.Event(), context.Event()
     counts = context.Queue()
-    process = context.Process(target=_attack, args=(url, replays, stop, counts), name="bench-attackers")
+    process = context.Process(target=_attack, args=(url, replays, ready, stop, counts), name="bench-attackers")
     process.start()
     attacks: dict[str, int] = {}
     try:
+        if not ready.wait(DRAIN_SECONDS):
+            raise DaiseeError("the attackers' process did not start")
         yield attacks
     finally:
         stop.set()
@@ -305,7 +307,7 @@ def _attackers(url: str, replays: list[bytes], context: Any) -> Iterator[dict[st
 ATTACKS = ("slow", "depth_bomb", "oversize", "garbage", "replay")
 
 
-def _attack(url: str, replays: list[bytes], stop: Any, counts: Any) -> None:
+def _attack(url: str, replays: list[bytes], ready: Any, stop: Any, counts: Any) -> None:
     """In the attackers' process: every kind of attack, each from its own address, until `stop` is set."""
     parts = urlsplit(url)
     target = (parts.hostname or "", parts.port or 80)
@@ -362,6 +364,7 @@ def _attack(url: str, replays: list[bytes], stop: Any, counts: Any) -> None:
         ]
     for thread in threads:
         thread.start()
+    ready.set()
     stop.wait()
     for thread in threads:
         thread.join(15)

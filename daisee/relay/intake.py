@@ -132,10 +132,9 @@ class Intake:
         if self._committer.is_alive():
             self._committer.join()
 
-    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
-        """Parse and check a POST body from `client` (RefusedError if refused). A client whose posts were refused
-        REFUSALS_PER_MINUTE times in a minute is refused unread (429) until the minute has passed. Without
-        `wait`, raises ChainReadNeededError where a meter or the calendar must be read from the chain first."""
+    def admit(self, client: str) -> None:
+        """Refuse (429) a client whose posts were refused REFUSALS_PER_MINUTE times in the last minute: its
+        next posts are not even read until the minute has passed."""
         with self._lock:
             if self.refusals.over(Counter({client: 1}), time.monotonic()) is not None:
                 raise RefusedError(
@@ -143,6 +142,10 @@ class Intake:
                     f"client {client} had more than {self.refusals.per_minute} posts refused in a minute: "
                     "fix what the refusals said, then send again later",
                 )
+
+    def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
+        """Parse and check a POST body from `client` (RefusedError if refused). Without `wait`, raises
+        ChainReadNeededError where a meter or the calendar must be read from the chain first."""
         try:
             readings = parse_readings(body)
             for index, signed in enumerate(readings):

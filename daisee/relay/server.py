@@ -71,6 +71,10 @@ class Api(Protocol):
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None: ...
 
+    def admit(self, client: str) -> None:
+        """Refuse (RefusedError) a client before its body is read."""
+        ...
+
     def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
         """Parse and check a POST body (RefusedError); without `wait`, ChainReadNeededError for a chain read."""
         ...
@@ -221,8 +225,10 @@ def build_app(api: Api) -> Starlette:
         return JSONResponse(found.as_json())
 
     async def readings(request: Request) -> Response:
-        body = await _body(request)
         client = request.client.host if request.client else "unknown"
+        request.state.body_unread = True  # until it is read: a refusal then closes the connection
+        api.admit(client)  # a client refused too often is refused before its body is read
+        body = await _body(request)
         try:  # on the event loop while the meters are cached: a thread's turn costs more than the check
             post = api.check(body, client, wait=False)
         except ChainReadNeededError:
@@ -286,7 +292,6 @@ def _refused(request: Request, exc: RefusedError) -> Response:
 async def _body(request: Request) -> bytes:
     """The request body: at most MAX_BODY_BYTES kept; an oversize one up to DISCARD_LIMIT is read and dropped."""
     length = request.headers.get("content-length")
-    request.state.body_unread = True  # until it is read: a refusal then closes the connection
     if length is None or "transfer-encoding" in request.headers:
         raise RefusedError(411, "send the body with a Content-Length header (chunked bodies are not taken)")
     if not (length.isascii() and length.isdigit()):

@@ -147,6 +147,9 @@ class Relay:
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:
         return self.queue.fate(meter_id, interval)
 
+    def admit(self, client: str) -> None:
+        self.intake.admit(client)
+
     def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
         return self.intake.check(body, client, wait=wait)
 
