@@ -300,8 +300,10 @@ def _attackers(url: str, replays: list[bytes], context: Any) -> Iterator[dict[st
         yield attacks
     finally:
         stop.set()
-        attacks.update(counts.get(timeout=DRAIN_SECONDS))
         process.join(DRAIN_SECONDS)
+        if process.exitcode != 0:
+            raise DaiseeError(f"the attackers' process failed (exit code {process.exitcode})")
+        attacks.update(counts.get(timeout=SAMPLE_SECONDS * 100))
 
 
 ATTACKS = ("slow", "depth_bomb", "oversize", "garbage", "replay")

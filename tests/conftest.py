@@ -3,6 +3,8 @@ and an isolated home."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,23 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.delenv("DAISEE_PASSWORD", raising=False)
     monkeypatch.delenv("DAISEE_CHAIN", raising=False)
     return home
+
+
+DAISEE_THREADS = ("relay-", "keeper", "gateway")  # the names daisee gives its threads
+LEFT_BEHIND_GRACE = 10.0  # seconds a stopped service's threads may take to end
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    """A test stops every relay, keeper and gateway it starts: none survives into the next test (where,
+    on a shared node, it would send from the same accounts)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + LEFT_BEHIND_GRACE
+    while left := [t for t in threading.enumerate() if t not in before and t.name.startswith(DAISEE_THREADS)]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the test left threads running: {', '.join(sorted(t.name for t in left))}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import cast
 from urllib.parse import urlsplit
 
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers import HTTPProvider
 from web3.providers.eth_tester import EthereumTesterProvider
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from daisee.chain.networks import BUILT_IN, DEV_POLICY, Network, TxPolicy, find_network
 from daisee.errors import DaiseeError
+from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 DEV_KINDS = ("embedded", "anvil", "ganache")
@@ -21,6 +23,7 @@ _START_HINT = {
     "ganache": "start one with `daisee chain start --kind ganache` or pass its URL with --chain",
     "rpc": "check the URL and that the node is running",
 }
+MAX_RPC_ANSWER_BYTES = 256 << 20  # the largest RPC answer parsed (a long eth_getLogs range is tens of MB)
 RPC_POLICY = TxPolicy(confirmations=1)  # an unnamed node that is not a development chain
 
 
@@ -78,6 +81,24 @@ def describe_error(exc: BaseException, url: str | None) -> str:
     return " ".join(text.split())
 
 
+class BadAnswerError(DaiseeError):
+    """An RPC answer that is not JSON daisee takes: oversize, too deeply nested, or not JSON."""
+
+
+class _UntrustedAnswers(HTTPProvider):
+    """web3's HTTP provider, whose answers are untrusted JSON: bounded in size and depth before parsing (a
+    nested answer from a hostile node would otherwise overflow the stack, under py_ecc's recursion limit)."""
+
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        try:
+            return cast(RPCResponse, parse_untrusted(raw_response, max_bytes=MAX_RPC_ANSWER_BYTES))
+        except UntrustedJSONError as exc:
+            raise BadAnswerError(
+                f"answered what daisee refuses ({exc}): check that the URL is a JSON-RPC node"
+            ) from None
+
+
 def _kind_of(w3: Web3) -> str:
     client = w3.client_version.lower()
     for kind in ("anvil", "ganache"):
@@ -123,7 +144,7 @@ def connect(
             f"({', '.join(BUILT_IN)} or your own; see `daisee chain networks`)"
         )
 
-    provider = HTTPProvider(url, request_kwargs={"timeout": timeout})
+    provider = _UntrustedAnswers(url, request_kwargs={"timeout": timeout})
     # eth_chainId and the like are asked once, not before every call; nothing else (web3 would also cache
     # transactions by hash, and check each with an extra request that fails, loudly, for a pending one)
     provider.cache_allowed_requests = True
@@ -131,6 +152,8 @@ def connect(
     w3 = Web3(provider)
     try:
         chain_id = w3.eth.chain_id
+    except BadAnswerError as exc:
+        raise DaiseeError(f"the RPC node at {redact(url)} {exc}") from None
     except Exception as exc:  # requests and aiohttp raise many types for one cause: nobody answers
         hint = f"check ${network.rpc_env} and that the node is running" if network else _START_HINT[named]
         raise DaiseeError(f"cannot reach the RPC node at {redact(url)}: {hint}") from exc

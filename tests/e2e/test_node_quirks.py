@@ -4,6 +4,10 @@ a real anvil on loopback behind a proxy that answers as the other client would."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +27,7 @@ from daisee.errors import DaiseeError
 from daisee.loop import Loop
 from tests.e2e.conftest import Daisee
 from tests.e2e.mining import manual_node, mine, mining
-from tests.rpc_proxy import QuirkyNodeProxy
+from tests.rpc_proxy import QuirkyNodeProxy, RpcProxy
 
 pytestmark = pytest.mark.node
 
@@ -214,3 +218,35 @@ def test_a_call_too_big_for_a_block_says_so(manual_anvil: LocalNode) -> None:
         f"deploying EuroToken needs about as much gas as a block of {chain.label} holds (200,000; the node said "
         "'gas required exceeds allowance (200000)'): send less in one transaction (fewer readings or settlement steps)"
     )
+
+
+# ---------------------------------------------------------------- a hostile node
+
+
+class _BombingProxy(RpcProxy):
+    """Answers `method` with JSON nested 100,000 deep (the answer that overflowed the stack), forwards the rest."""
+
+    def __init__(self, upstream: str, method: str) -> None:
+        super().__init__(upstream)
+        self.method = method
+
+    def answer(self, body: bytes) -> bytes | None:
+        if json.loads(body).get("method") == self.method:
+            return b"[" * 100_000 + b"]" * 100_000
+        return self.forward(body)
+
+
+@pytest.mark.parametrize("method", ["eth_chainId", "eth_getTransactionCount"])
+def test_a_node_answering_a_depth_bomb_gets_one_line_and_the_process_ends_cleanly(
+    anvil_node: LocalNode, tmp_path: Path, method: str
+) -> None:
+    with _BombingProxy(anvil_node.url, method) as node:
+        outcome = subprocess.run(
+            [str(Path(sys.executable).with_name("daisee")), "deploy", "--chain", node.url],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "DAISEE_HOME": str(tmp_path)},
+        )  # fmt: skip
+
+    assert outcome.returncode == 1, outcome.stderr
+    [line] = outcome.stderr.strip().splitlines()
+    assert "answered what daisee refuses (nested deeper than 32 levels)" in line
+    assert "Traceback" not in outcome.stderr
