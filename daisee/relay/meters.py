@@ -19,13 +19,14 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from web3.exceptions import ContractLogicError
-from web3.types import LogReceipt
+from web3.types import RPCEndpoint
 
 from daisee.chain.clock import chain_time
 from daisee.chain.connect import describe_error
 from daisee.chain.logs import event_topic
 from daisee.chain.reverts import describe_revert
 from daisee.domain import SETTLEMENT_LAG, RejectReason
+from daisee.errors import DaiseeError
 from daisee.loop import Loop, MeterInfo
 from daisee.readings import LoopDomain, SignedReading
 from daisee.relay.logs import log_event
@@ -242,24 +243,36 @@ class MeterCache:
                 self._next_block, self._watched_since = head + 1, started
             while self._next_block <= head:
                 end = min(self._next_block + WATCH_SPAN - 1, head)
-                query = {"address": self.loop.address, "fromBlock": self._next_block, "toBlock": end}
-                self._apply(w3.eth.get_logs({**query, "topics": [list(self._topics)]}))  # type: ignore[typeddict-item]
+                self._apply(self._logs(self._next_block, end))
                 self._next_block = end + 1
             with self._lock:
                 self._watched_at = started
 
-    def _apply(self, logs: Sequence[LogReceipt]) -> None:
+    def _logs(self, first: int, last: int) -> list[tuple[list[bytes], bytes]]:
+        """The topics and data of the loop's watched events in blocks `first` to `last`, as the node sent them
+        (web3 would build an attribute dictionary of each, a round's thousand accepted readings included)."""
+        query = {
+            "address": self.loop.address,
+            "fromBlock": hex(first),
+            "toBlock": hex(last),
+            "topics": [[topic.to_0x_hex() for topic in self._topics]],
+        }
+        answer = self.loop.sender.chain.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [query])
+        if "error" in answer:
+            raise DaiseeError(f"eth_getLogs refused by the node: {answer['error']}")
+        return [([_bytes(t) for t in log["topics"]], _bytes(log["data"])) for log in answer["result"]]
+
+    def _apply(self, logs: Sequence[tuple[list[bytes], bytes]]) -> None:
         with self._lock:
-            for log in logs:
-                meter_id = bytes(log["topics"][1])
-                if bytes(log["topics"][0]) != self._topics[0]:
+            for topics, data in logs:
+                meter_id = topics[1]
+                if topics[0] != self._topics[0]:
                     self._meters.pop(meter_id, None)
                     continue
                 cached = self._meters.get(meter_id)
-                interval = int.from_bytes(log["topics"][2], "big")
+                interval = int.from_bytes(topics[2], "big")
                 if cached is None or cached[1] is None or interval < cached[1].next_interval:
                     continue
-                data = bytes(log["data"])
                 import_wh, export_wh = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
                 self._meters[meter_id] = (
                     cached[0],
@@ -282,3 +295,8 @@ class MeterCache:
         if self._watch is not None:
             self._watch.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _bytes(value: str) -> bytes:
+    """A JSON-RPC answer's 0x-hex string."""
+    return bytes.fromhex(value.removeprefix("0x"))
