@@ -89,7 +89,8 @@ class RelayServer:
 
     def __init__(self, address: tuple[str, int], api: Api) -> None:
         """Binds at once: raises OSError if the address is taken."""
-        self._socket = socket.create_server(address, backlog=MAX_CONNECTIONS)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._socket = socket.create_server(address, family=family, backlog=MAX_CONNECTIONS)
         config = uvicorn.Config(
             build_app(api),
             http=_DeadlineProtocol,

@@ -64,8 +64,8 @@ class Relay:
     def url(self) -> str:
         if self._server is None:
             raise DaiseeError("the relay is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._server.server_address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> None:
         """Listen and start the batcher; raises DaiseeError if the address is taken."""

@@ -315,3 +315,15 @@ def test_the_openapi_reading_schema_takes_what_the_relay_takes() -> None:
         assert not validator.is_valid(refused)
         with pytest.raises(RefusedError):
             parse_readings(json.dumps(refused).encode())
+
+
+def test_the_relay_serves_on_ipv6_loopback_too(api: MemoryApi) -> None:
+    try:
+        relay = RelayServer(("::1", 0), api)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    relay.start()
+    try:
+        assert request(relay, "GET", "/health")[:2] == (200, api.health())
+    finally:
+        relay.stop()
