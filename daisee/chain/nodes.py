@@ -74,7 +74,7 @@ class LocalNode:
     block_time: float | None = None
     chain_id: int | None = None
     state_file: Path | None = None  # anvil: load the chain from it at start, save it there at stop
-    hardfork: str | None = None  # anvil: the EVM it runs (e.g. `london`, as a Clique chain), else its latest
+    hardfork: str | None = None  # the EVM it runs (e.g. `london`, as a Clique chain), else its latest
     project_root: Path | None = None
     startup_timeout: float = 60.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -103,6 +103,8 @@ class LocalNode:
             cmd += ["--miner.blockTime", str(self.block_time)]
         if self.chain_id is not None:
             cmd += ["--chain.chainId", str(self.chain_id)]
+        if self.hardfork is not None:
+            cmd += ["--chain.hardfork", self.hardfork]
         return cmd
 
     def start(self) -> str:

@@ -12,6 +12,7 @@ from types import FrameType
 import click
 from rich.table import Table
 
+from daisee.chain.compiler import EVM_VERSIONS
 from daisee.chain.connect import Chain, connect
 from daisee.chain.networks import Network, load_networks, networks_file
 from daisee.chain.nodes import LOOPBACK, LocalNode
@@ -30,9 +31,16 @@ def chain() -> None:
 @click.option("--port", type=int, default=8545, show_default=True)
 @click.option("--block-time", type=float, help="Mine a block every N seconds instead of on each transaction.")
 @click.option("--chain-id", type=int, help="Chain id to report (default: 31337 for anvil, 1337 for ganache).")
-def start(kind: str, host: str, port: int, block_time: float | None, chain_id: int | None) -> None:
+@click.option(
+    "--hardfork",
+    type=click.Choice(EVM_VERSIONS),
+    help="The EVM the node runs (default: its latest); london is a Clique chain's, without PUSH0.",
+)
+def start(
+    kind: str, host: str, port: int, block_time: float | None, chain_id: int | None, hardfork: str | None
+) -> None:
     """Start a node in the foreground until Ctrl-C or SIGTERM, then stop it cleanly."""
-    node = LocalNode(kind, port=port, host=host, block_time=block_time, chain_id=chain_id)
+    node = LocalNode(kind, port=port, host=host, block_time=block_time, chain_id=chain_id, hardfork=hardfork)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt  # leaves `with node` below, which stops the node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -43,3 +44,23 @@ def test_a_signal_stops_the_node_and_frees_its_port(project_root: Path, signum: 
     assert stdout == "stopped anvil\n"
     assert not rpc_answers(url)
     assert _refused(port)
+
+
+@pytest.mark.parametrize("kind", ["anvil", "ganache"])
+def test_a_node_started_at_london_gets_the_london_bytecode(project_root: Path, tmp_path: Path, kind: str) -> None:
+    port = free_port()
+    daisee_bin = str(Path(sys.executable).with_name("daisee"))
+    command = [daisee_bin, "chain", "start", "--kind", kind, "--port", str(port), "--hardfork", "london"]
+    process = subprocess.Popen(command, cwd=project_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(6)]
+        assert lines[-1].startswith("use it with --chain"), lines
+        deploy = [daisee_bin, "deploy", "--chain", f"http://{LOOPBACK}:{port}", "--json"]
+        deployed = subprocess.run(deploy, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["evm_version"] == "london"
