@@ -79,8 +79,8 @@ class Relay:
                 f"cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}): "
                 "stop what uses it or pick another --port"
             ) from None
-        self.intake.start()
         self._server.start()
+        self.intake.start()  # a post that came first waits for it
         self.meters.watch()
         self.batcher.start()
         if self.keeper is not None:
