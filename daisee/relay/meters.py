@@ -142,6 +142,7 @@ class MeterCache:
         self._watched_since = float("inf")  # meters read since then are kept true by the watch
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
+        self._watch_error: str | None = None
         self._catching_up = threading.Lock()
         self._next_block: int | None = None  # the first block whose events are not applied yet
         events = loop.contract.events
@@ -223,12 +224,26 @@ class MeterCache:
         self._watch = threading.Thread(target=self._follow, name="relay-watch", daemon=True)
         self._watch.start()
 
+    def watch_status(self) -> dict[str, object]:
+        """`trusted` (the watch keeps the cache true), `behind_seconds` since it last caught up, `last_error`."""
+        with self._lock:
+            watched_at = self._watched_at
+        behind = None if watched_at is None else round(time.monotonic() - watched_at, 1)
+        return {
+            "trusted": behind is not None and behind < WATCH_LAG,
+            "behind_seconds": behind,
+            "last_error": self._watch_error,
+        }
+
     def _follow(self) -> None:
         while True:
             try:
                 self.catch_up()
             except Exception as exc:  # the node: the cache falls back to its ttl until the watch catches up
-                log_event("watch_failed", error=describe_error(exc, self.loop.sender.chain.url))
+                self._watch_error = describe_error(exc, self.loop.sender.chain.url)
+                log_event("watch_failed", error=self._watch_error)
+            else:
+                self._watch_error = None
             if self._stop.wait(WATCH_SECONDS):
                 return
 

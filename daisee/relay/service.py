@@ -142,6 +142,7 @@ class Relay:
             "last_batch": None if batch is None else asdict(batch),
             "last_error": None if error is None else {"error": error[0], "at": error[1]},
             "keeper": None if self.keeper is None else self.keeper.status(),
+            "watch": self.meters.watch_status(),
         }
 
     def fate(self, meter_id: bytes, interval: int) -> Fate | None:

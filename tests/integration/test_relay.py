@@ -163,6 +163,8 @@ def test_a_valid_reading_is_queued_then_accepted_on_chain(env: SignedLoop, make_
         assert report["last_batch"]["tx"] == settled["tx"]
         assert report["last_batch"]["gas_used"] > 0
         assert report["last_error"] is None
+        assert report["watch"]["trusted"] is True
+        assert report["watch"]["last_error"] is None
 
 
 def test_a_reading_as_javascript_clients_write_it_is_taken(env: SignedLoop, make_relay: MakeRelay) -> None:
