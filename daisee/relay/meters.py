@@ -127,7 +127,7 @@ class ChainReadNeededError(Exception):
 
 class MeterCache:
     """Meters of `loop` (and the fact that a meter is unknown), each read again once older than `ttl`
-    seconds, and the loop's calendar."""
+    seconds (WATCHED_TTL while `watch` keeps them true), and the loop's calendar."""
 
     def __init__(self, loop: Loop, ttl: float = METER_TTL) -> None:
         self.loop = loop
