@@ -1,5 +1,7 @@
 # The two jobs of the README. Run them inside a virtual environment (python3 -m venv .venv && . .venv/bin/activate).
 PYTHON ?= python3
+# wait for another apt (a second install, unattended upgrades) instead of failing on its lock
+APT_WAIT := -o DPkg::Lock::Timeout=600
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: brownie demo install install-dev lint test
@@ -15,7 +17,8 @@ install:
 ## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the report's page).
 install-dev: brownie
 	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null || \
-		($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium)
+		($(SUDO) apt-get $(APT_WAIT) update -qq && \
+		 $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq mosquitto chromium)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 
