@@ -46,11 +46,13 @@ def start(
         raise KeyboardInterrupt  # leaves `with node` below, which stops the node
 
     # SIGTERM (systemd, docker, kill) and SIGHUP (the terminal closed) stop the node as Ctrl-C does;
-    # left to their default they would end this process and orphan the node on its port
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    # left to their default they would end this process and orphan the node on its port. SIGINT too, even
+    # where it came ignored (a job started with & from a script): "Ctrl-C stops it" holds everywhere
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in stopping}
     try:
         with node:
-            with _signals_held(signal.SIGINT, *previous):
+            with _signals_held(*stopping):
                 info: Chain = connect(node.url)
                 console.print(f"{kind} listening on [bold]{node.url}[/], chain id {info.chain_id}")
                 console.print("development accounts (publicly known keys, for local use only):")

@@ -25,7 +25,15 @@ def test_a_signal_stops_the_node_and_frees_its_port(project_root: Path, signum: 
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     command = [str(Path(sys.executable).with_name("daisee")), "chain", "start", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=project_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started as a script's `daisee chain start &` is, with SIGINT ignored: Ctrl-C (or kill -INT) stops it all the same
+    process = subprocess.Popen(
+        command,
+        cwd=project_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(6)]  # the node answers before it is announced
