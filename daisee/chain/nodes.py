@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,10 @@ from daisee.chain.compiler import find_project_root
 from daisee.errors import DaiseeError
 
 LOOPBACK = "127.0.0.1"
+# anvil writes the whole state of each older block to disk (~10 MB apiece once a chain holds thousands of
+# meters) and by default keeps thousands of them: a long test session filled the disk. Keep few, in a
+# folder of the node's own, removed when it stops.
+ANVIL_STATES_ON_DISK = 32
 _INSTALL_HINT = {
     "anvil": "run `npm ci` in the daisee folder (it installs @foundry-rs/anvil) or install Foundry's anvil on PATH",
     "ganache": "run `npm ci` in the daisee folder (it installs ganache 7)",
@@ -78,6 +83,7 @@ class LocalNode:
     project_root: Path | None = None
     startup_timeout: float = 60.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _states: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -88,6 +94,8 @@ class LocalNode:
         binary = str(find_node_binary(self.kind, self.project_root))
         if self.kind == "anvil":
             cmd = [binary, "--host", self.host, "--port", str(self.port), "--silent"]
+            if self._states is not None:
+                cmd += ["--cache-path", self._states.name, "--max-persisted-states", str(ANVIL_STATES_ON_DISK)]
             if self.block_time:
                 cmd += ["--block-time", str(self.block_time)]
             if self.chain_id is not None:
@@ -113,6 +121,8 @@ class LocalNode:
             self.port = free_port(self.host)
         if rpc_answers(self.url):
             raise DaiseeError(f"a node already answers at {self.url}: stop it or pick another --port")
+        if self.kind == "anvil":
+            self._states = tempfile.TemporaryDirectory(prefix="daisee-anvil-states-")
         self._process = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -135,6 +145,11 @@ class LocalNode:
             time.sleep(0.1)
         raise DaiseeError(f"{self.kind} did not answer at {self.url} within {self.startup_timeout:.0f} s")
 
+    @property
+    def states_folder(self) -> Path | None:
+        """Where a running anvil keeps the states of older blocks (ANVIL_STATES_ON_DISK at most)."""
+        return Path(self._states.name) if self._states is not None else None
+
     def wait(self) -> int:
         """Block until the node exits; returns its exit code."""
         assert self._process is not None, "node not started"
@@ -153,6 +168,9 @@ class LocalNode:
                 self._process.wait()
         if self._process.stderr:
             self._process.stderr.close()
+        if self._states is not None:
+            self._states.cleanup()
+            self._states = None
 
     def __enter__(self) -> LocalNode:
         self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,13 @@ from pathlib import Path
 import pytest
 
 from daisee.chain.nodes import LOOPBACK, free_port, rpc_answers
+
+
+def _kill_if_running(process: subprocess.Popen[str]) -> None:
+    """Kill a `daisee chain start` that did not stop, with its node: its session holds both."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def _refused(port: int) -> bool:
@@ -33,6 +41,7 @@ def test_a_signal_stops_the_node_and_frees_its_port(project_root: Path, signum: 
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None
@@ -43,9 +52,7 @@ def test_a_signal_stops_the_node_and_frees_its_port(project_root: Path, signum: 
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        _kill_if_running(process)
 
     assert process.returncode == 0, stderr
     assert lines[0] == f"anvil listening on {url}, chain id 31337\n"
@@ -59,7 +66,9 @@ def test_a_node_started_at_london_gets_the_london_bytecode(project_root: Path, t
     port = free_port()
     daisee_bin = str(Path(sys.executable).with_name("daisee"))
     command = [daisee_bin, "chain", "start", "--kind", kind, "--port", str(port), "--hardfork", "london"]
-    process = subprocess.Popen(command, cwd=project_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=project_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(6)]
@@ -68,7 +77,10 @@ def test_a_node_started_at_london_gets_the_london_bytecode(project_root: Path, t
         deployed = subprocess.run(deploy, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        try:
+            process.communicate(timeout=30)
+        finally:
+            _kill_if_running(process)
 
     assert deployed.returncode == 0, deployed.stderr
     assert json.loads(deployed.stdout)["evm_version"] == "london"

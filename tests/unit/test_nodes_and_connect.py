@@ -13,7 +13,7 @@ from web3.providers import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from daisee.chain.connect import Chain, _uses_poa_extra_data, connect, redact
-from daisee.chain.nodes import LocalNode, find_node_binary, free_port, rpc_answers
+from daisee.chain.nodes import ANVIL_STATES_ON_DISK, LocalNode, find_node_binary, free_port, rpc_answers
 from daisee.errors import DaiseeError
 
 ANVIL_CHAIN_ID = 31337
@@ -301,3 +301,19 @@ def test_uses_poa_extra_data_accepts_up_to_32_bytes_as_plain_ethereum(n_bytes: i
 
 def test_uses_poa_extra_data_is_false_when_the_node_returns_no_block() -> None:
     assert _uses_poa_extra_data(Web3(CannedBlockProvider(None))) is False
+
+
+def test_anvil_keeps_few_older_states_on_disk_and_removes_them_when_it_stops() -> None:
+    node = LocalNode("anvil")
+    with node:
+        folder = node.states_folder
+        assert folder is not None
+        assert folder.is_dir()
+        w3 = Web3(Web3.HTTPProvider(node.url))
+        for _ in range(3):
+            w3.provider.make_request(RPCEndpoint("anvil_mine"), [300])  # past what anvil holds in memory
+        assert w3.eth.block_number == 900
+        on_disk = [path for path in folder.rglob("*") if path.is_file()]
+        assert 0 < len(on_disk) <= ANVIL_STATES_ON_DISK
+
+    assert not folder.exists()
