@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from coincurve import PublicKey
 from eth_account import Account
-from eth_keys.datatypes import PrivateKey, Signature
-from eth_keys.exceptions import BadSignature, ValidationError
+from eth_keys.datatypes import PrivateKey
 from eth_typing import ChecksumAddress
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from daisee.domain import address
 from daisee.errors import DaiseeError
@@ -185,12 +185,13 @@ class SignedReading:
 
     def recover(self, domain: LoopDomain) -> ChecksumAddress | None:
         """The signer's address, or None where OpenZeppelin's `ECDSA.tryRecover(hash, r, vs)` would fail."""
-        return _recover(self.reading.digest(domain), self.r, self.vs)
+        recovered = _recover(self.reading.digest(domain), self.r, self.vs)
+        return None if recovered is None else to_checksum_address(recovered)
 
     def verify(self, domain: LoopDomain, signer: str) -> bool:
         """Whether `signer` (any letter case) signed this reading for `domain`."""
-        recovered = self.recover(domain)
-        return recovered is not None and recovered.lower() == signer.lower()
+        recovered = _recover(self.reading.digest(domain), self.r, self.vs)
+        return recovered is not None and "0x" + recovered.hex() == signer.lower()
 
     def as_call_arg(self) -> tuple[bytes, int, int, int, bytes, bytes]:
         """The Solidity struct `SignedReading(meterId, interval, importWh, exportWh, r, vs)` as web3 takes it."""
@@ -252,16 +253,16 @@ def _bytes32(key: str, value: object) -> bytes:
 
 
 @lru_cache(maxsize=RECOVERED)
-def _recover(digest: bytes, r_word: bytes, vs_word: bytes) -> ChecksumAddress | None:
-    """The address that signed `digest` with (r, vs), remembered: a relay checks a reading when it arrives
-    and again when it batches it."""
+def _recover(digest: bytes, r_word: bytes, vs_word: bytes) -> bytes | None:
+    """The 20-byte address that signed `digest` with (r, vs), by libsecp256k1 itself, remembered: a relay
+    checks a reading when it arrives and again when it batches it."""
     r = int.from_bytes(r_word, "big")
     vs = int.from_bytes(vs_word, "big")
     s = vs & (_V_BIT - 1)
     if not (0 < r < SECP256K1_N and 0 < s <= _HALF_N):
         return None
     try:
-        key = Signature(vrs=(vs >> 255, r, s)).recover_public_key_from_msg_hash(digest)
-    except (BadSignature, ValidationError):
+        key = PublicKey.from_signature_and_message(r_word + _word(s) + bytes([vs >> 255]), digest, hasher=None)
+    except ValueError:  # r is no point's x: no key signs so
         return None
-    return key.to_checksum_address()
+    return keccak(key.format(compressed=False)[1:])[12:]

@@ -10,7 +10,9 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_keys.backends.native import NativeECCBackend
 from eth_keys.datatypes import PrivateKey, Signature
+from eth_keys.exceptions import BadSignature
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -236,6 +238,28 @@ def test_recover_returns_none_when_r_is_not_on_the_curve() -> None:
     signed = READING.sign(KNOWN_KEY, DOMAIN)
 
     assert with_vs(signed, x_off_the_curve(), 1, 0).recover(DOMAIN) is None
+
+
+@settings(max_examples=300)
+@given(
+    r=st.integers(1, SECP256K1_N - 1),
+    s=st.integers(1, HALF_N),
+    v_bit=st.integers(0, 1),
+    meter=st.binary(min_size=32, max_size=32),
+)
+def test_recover_agrees_with_eth_keys_pure_python_ecrecover(r: int, s: int, v_bit: int, meter: bytes) -> None:
+    # any (r, s) in range, most of them signatures by no one's key: libsecp256k1 through coincurve, as daisee
+    # calls it, and eth_keys' own Python arithmetic recover the same address or both find none
+    signed = with_vs(READING.sign(KNOWN_KEY, DOMAIN), r, s, v_bit)
+    signed = dataclasses.replace(signed, reading=dataclasses.replace(READING, meter_id=meter))
+    try:
+        key = NativeECCBackend().ecdsa_recover(signed.reading.digest(DOMAIN), Signature(vrs=(v_bit, r, s)))
+    except BadSignature:
+        expected = None
+    else:
+        expected = key.to_checksum_address()
+
+    assert signed.recover(DOMAIN) == expected
 
 
 def test_recover_accepts_s_at_exactly_half_the_curve_order() -> None:
