@@ -34,7 +34,6 @@ from importlib import resources
 from typing import Any, Protocol
 
 import anyio.to_thread
-import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,7 +41,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from daisee.chain.connect import describe_error
 from daisee.relay.intake import MAX_BODY_BYTES, CheckedPost, RefusedError
@@ -138,13 +137,14 @@ class RelayServer:
         asyncio.run(serve())
 
 
-class _DeadlineProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for each whole request and caps on open connections.
+class _DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (llhttp's parser, through httptools) with a deadline for each whole request
+    and caps on open connections.
 
     The deadline starts with the connection and again with the first byte of each next request, and ends
-    once the request is complete (h11 says the client's side is done): a client that trickles its headers
-    or its body is dropped when it passes, whatever the pace of its bytes. A connection over a cap is
-    answered 503 at once and closed.
+    once the request is complete (its last body byte parsed): a client that trickles its headers or its body
+    is dropped when it passes, whatever the pace of its bytes. A connection over a cap is answered 503 at
+    once and closed.
     """
 
     _deadline: asyncio.TimerHandle | None = None
@@ -162,12 +162,14 @@ class _DeadlineProtocol(H11Protocol):
         else:
             self._arm()
 
-    def data_received(self, data: bytes) -> None:
-        if self._deadline is None and self.conn.their_state is h11.IDLE:
+    def on_message_begin(self) -> None:
+        if self._deadline is None:
             self._arm()  # a keep-alive connection's next request
-        super().data_received(data)
-        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-            self._disarm()
+        super().on_message_begin()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
