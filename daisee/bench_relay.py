@@ -1,9 +1,9 @@
 """The relay under load: N simulated meters reporting every minute through one relay to a local anvil.
 
-The meters are admitted before interval 0; each round moves the chain's clock to an interval's end, and every
-meter posts its signed reading for that interval over HTTP, as gateways do when an interval ends (16
-keep-alive connections at a time, from other processes, each process from its own loopback address as
-households' gateways come from theirs); the relay verifies, queues and batches the readings; then the PMO
+The meters are admitted before interval 0, and the relay has read them (as one in service has) before it
+ends; each round moves the chain's clock to an interval's end, and every meter posts its signed reading for
+that interval over HTTP, as gateways do when an interval ends (16 keep-alive connections at a time, from
+other processes, each process from its own loopback address as households' gateways come from theirs); the relay verifies, queues and batches the readings; then the PMO
 closes and settles the interval so that the next one can be reported. Then the same rounds again with
 hostile clients mixed in, from other loopback addresses: clients that trickle their requests, depth bombs,
 oversize and garbage bodies, and replays of the readings of the round before.
@@ -173,6 +173,8 @@ def bench_relay(
         list(clients.map(_post_all, [""] * CLIENT_PROCESSES, range(CLIENT_PROCESSES), [[]] * CLIENT_PROCESSES))
         settings = RelaySettings(port=0, batch_seconds=1.0)
         with Relay(Loop(Sender.dev(chain, 1), loop.address), Path(folder) / "relay.sqlite", settings) as relay:
+            say("waiting for the relay to read the registered meters")
+            _wait_warm(relay)
             previous: list[bytes] = []
             for t in range(2 * rounds if hostile else rounds):
                 under_attack = t >= rounds
@@ -267,6 +269,15 @@ def _post_over(url: str, source: str, bodies: list[bytes]) -> list[tuple[int, fl
     finally:
         connection.close()
     return answers
+
+
+def _wait_warm(relay: Relay) -> None:
+    """Once the relay has read every registered meter, as a relay in service has before an interval ends."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while not relay.status()["watch"]["warm"]:
+        if time.monotonic() > deadline:
+            raise DaiseeError(f"the relay did not read the loop's meters within {DRAIN_SECONDS:g} s")
+        time.sleep(SAMPLE_SECONDS)
 
 
 def _wait_drained(relay: Relay) -> None:

@@ -493,9 +493,10 @@ class Loop:
             export_wh=m[14],
         )
 
-    def meter_ids(self) -> list[bytes]:
-        f = self.contract.functions
-        return [bytes(f.meterIdAt(i).call()) for i in range(f.meterCount().call())]
+    def meter_ids(self, start: int = 0, stop: int | None = None) -> list[bytes]:
+        """The ids of the meters registered `start`-th to before `stop`-th (all by default), removed ones too."""
+        count = int(self._view("meterCount")[0])
+        return [bytes(self._view("meterIdAt", i)[0]) for i in range(start, count if stop is None else min(stop, count))]
 
     def meters(self, *, include_removed: bool = False) -> list[MeterInfo]:
         """Every registered meter in registration order; removed ones only if asked."""

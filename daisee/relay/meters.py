@@ -5,7 +5,8 @@ A meter read from the chain is trusted for `ttl` seconds. While `watch` runs, th
 cache true instead, for up to WATCHED_TTL: each accepted reading moves its meter's counters on, and any
 change of a meter (admission, removal, rotation, repair, limits) drops it so that it is read again. A meter
 then costs one RPC per WATCHED_TTL, not one per reading or per interval; if the watch falls behind (the node
-does not answer), `ttl` applies again. The calls run on a small fixed pool of threads, so web3 (which keeps
+does not answer), `ttl` applies again. Once it starts, the watch reads every registered meter, so that the
+first interval's readings find their meters cached too. The calls run on a small fixed pool of threads, so web3 (which keeps
 one HTTP session per thread) reuses its connections.
 """
 
@@ -37,6 +38,7 @@ WATCHED_TTL = 600.0  # seconds it is trusted while the loop's events keep it up 
 WATCH_SECONDS = 1.0  # how often the watch asks for the loop's new events
 WATCH_LAG = 5.0  # a watch that has not caught up for this long is not trusted
 WATCH_SPAN = 2_000  # blocks per eth_getLogs
+WARM_CHUNK = 100  # registered meters the watch reads into the cache between two catch-ups, once it starts
 # events that change what the relay checks of a meter (ReadingAccepted moves its counters on)
 _METER_CHANGES = ("MeterAdded", "MeterRemoved", "MeterChangeScheduled", "MeterChangeCancelled", "MeterChanged")
 # a "not yet" is said only on a calendar at most this old: a chain's clock may jump (a development chain's
@@ -145,6 +147,7 @@ class MeterCache:
         self._watch_error: str | None = None
         self._catching_up = threading.Lock()
         self._next_block: int | None = None  # the first block whose events are not applied yet
+        self._warmed: int | None = 0  # registered meters the watch has read, None once it has read them all
         events = loop.contract.events
         # ReadingAccepted first
         self._topics = [event_topic(getattr(events, name)) for name in ("ReadingAccepted", *_METER_CHANGES)]
@@ -225,7 +228,8 @@ class MeterCache:
         self._watch.start()
 
     def watch_status(self) -> dict[str, object]:
-        """`trusted` (the watch keeps the cache true), `behind_seconds` since it last caught up, `last_error`."""
+        """`trusted` (the watch keeps the cache true), `behind_seconds` since it last caught up, `last_error`,
+        `warm` (it has read every meter registered when it started)."""
         with self._lock:
             watched_at = self._watched_at
         behind = None if watched_at is None else round(time.monotonic() - watched_at, 1)
@@ -233,19 +237,33 @@ class MeterCache:
             "trusted": behind is not None and behind < WATCH_LAG,
             "behind_seconds": behind,
             "last_error": self._watch_error,
+            "warm": self._warmed is None,
         }
 
     def _follow(self) -> None:
         while True:
             try:
                 self.catch_up()
+                self._warm()
             except Exception as exc:  # the node: the cache falls back to its ttl until the watch catches up
                 self._watch_error = describe_error(exc, self.loop.sender.chain.url)
                 log_event("watch_failed", error=self._watch_error)
             else:
                 self._watch_error = None
-            if self._stop.wait(WATCH_SECONDS):
+            if self._stop.wait(WATCH_SECONDS if self._warmed is None else 0):
                 return
+
+    def _warm(self) -> None:
+        """Read the next WARM_CHUNK registered meters into the cache, once the watch keeps it true."""
+        if self._warmed is None:
+            return
+        ids = self.loop.meter_ids(self._warmed, self._warmed + WARM_CHUNK)
+        for meter_id in ids:
+            read_at = time.monotonic()
+            meter = self._read(meter_id)
+            with self._lock:
+                self._meters[meter_id] = (read_at, meter)
+        self._warmed = None if len(ids) < WARM_CHUNK else self._warmed + len(ids)
 
     def catch_up(self) -> None:
         """Apply the loop's events up to the chain's head now (the batcher calls it before each batch, so that
