@@ -3,10 +3,11 @@
 The meters are admitted before interval 0, and the relay has read them (as one in service has) before it
 ends; each round moves the chain's clock to an interval's end, and every meter posts its signed reading for
 that interval over HTTP, as gateways do when an interval ends (16 keep-alive connections at a time, from
-other processes, each process from its own loopback address as households' gateways come from theirs); the relay verifies, queues and batches the readings; then the PMO
-closes and settles the interval so that the next one can be reported. Then the same rounds again with
-hostile clients mixed in, from other loopback addresses: clients that trickle their requests, depth bombs,
-oversize and garbage bodies, and replays of the readings of the round before.
+other processes, each process from its own loopback address as households' gateways come from theirs); the
+relay verifies, queues and batches the readings; then the PMO closes and settles the interval so that the
+next one can be reported. Then the same rounds again with hostile clients mixed in, from other loopback
+addresses: clients that trickle their requests, depth bombs, oversize and garbage bodies, and replays of the
+readings of the round before.
 
 Reported: how fast the relay took the readings in (`intake_per_s`) and how fast they reached the chain
 (`onchain_per_s`), the latency of a post (`post_p50_ms`, `post_p99_ms`), honest readings that did not land

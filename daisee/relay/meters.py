@@ -6,8 +6,8 @@ cache true instead, for up to WATCHED_TTL: each accepted reading moves its meter
 change of a meter (admission, removal, rotation, repair, limits) drops it so that it is read again. A meter
 then costs one RPC per WATCHED_TTL, not one per reading or per interval; if the watch falls behind (the node
 does not answer), `ttl` applies again. Once it starts, the watch reads every registered meter, so that the
-first interval's readings find their meters cached too. The calls run on a small fixed pool of threads, so web3 (which keeps
-one HTTP session per thread) reuses its connections.
+first interval's readings find their meters cached too. The calls run on a small fixed pool of threads, so
+web3 (which keeps one HTTP session per thread) reuses its connections.
 """
 
 from __future__ import annotations
