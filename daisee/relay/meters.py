@@ -248,9 +248,11 @@ class MeterCache:
             except Exception as exc:  # the node: the cache falls back to its ttl until the watch catches up
                 self._watch_error = describe_error(exc, self.loop.sender.chain.url)
                 log_event("watch_failed", error=self._watch_error)
+                pause = WATCH_SECONDS
             else:
                 self._watch_error = None
-            if self._stop.wait(WATCH_SECONDS if self._warmed is None else 0):
+                pause = WATCH_SECONDS if self._warmed is None else 0  # the next meters to read at once
+            if self._stop.wait(pause):
                 return
 
     def _warm(self) -> None:

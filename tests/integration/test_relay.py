@@ -31,6 +31,7 @@ from daisee.loop import Loop, MeterSpec
 from daisee.readings import LoopDomain, Reading, SignedReading
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.intake import MAX_BODY_BYTES, REFUSALS_PER_MINUTE
+from daisee.relay.meters import WATCH_SECONDS
 from daisee.relay.queue import ReadingQueue
 from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
@@ -589,6 +590,32 @@ def test_the_loop_s_events_keep_the_cached_meters_true(
     assert replayed[0] == 409
     assert replayed[1]["reason"] == "STALE_INTERVAL"
     assert reads == [house.meter_id]
+
+
+def test_a_warm_up_the_node_fails_is_retried_at_the_watch_s_pace(
+    env: SignedLoop, make_relay: MakeRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the registered meters once the relay starts is retried once per WATCH_SECONDS while the node
+    fails, never in a loop that hammers it; the relay answers meanwhile and warms up once it can."""
+    tries: list[float] = []
+
+    def node_down(self: Loop, start: int = 0, stop: int | None = None) -> list[bytes]:
+        tries.append(time.monotonic())
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(Loop, "meter_ids", node_down)
+    with make_relay(batch_seconds=NEVER) as relay:
+        wait_for("a failed warm-up", lambda: status(relay)["watch"]["last_error"] is not None)
+        time.sleep(2.5 * WATCH_SECONDS)
+        report = status(relay)["watch"]
+        assert 1 <= len(tries) <= 4
+        assert report["warm"] is False
+        assert "OSError" in report["last_error"] or "connection refused" in report["last_error"]
+        assert post(relay, env.sign(consumer(env), 0, 10, 0).to_json()) == (202, {"queued": 1})
+
+        monkeypatch.undo()
+        wait_for("the warm-up", lambda: status(relay)["watch"]["warm"])
+        assert status(relay)["watch"]["last_error"] is None
 
 
 def test_a_restarted_relay_submits_its_queue_exactly_once(env: SignedLoop, make_relay: MakeRelay) -> None:
