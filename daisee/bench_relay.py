@@ -274,19 +274,20 @@ def _post_over(url: str, source: str, bodies: list[bytes]) -> list[tuple[int, fl
 
 def _wait_warm(relay: Relay) -> None:
     """Once the relay has read every registered meter, as a relay in service has before an interval ends."""
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while not relay.status()["watch"]["warm"]:
-        if time.monotonic() > deadline:
-            raise DaiseeError(f"the relay did not read the loop's meters within {DRAIN_SECONDS:g} s")
-        time.sleep(SAMPLE_SECONDS)
+    _wait(lambda: relay.status()["watch"]["warm"], "read the loop's meters")
 
 
 def _wait_drained(relay: Relay) -> None:
-    """Once the relay has nothing queued or in flight (DRAIN_SECONDS at most)."""
+    """Once the relay has nothing queued or in flight."""
+    _wait(lambda: not relay.queue.backlog(), "drain its queue")
+
+
+def _wait(done: Callable[[], bool], what: str) -> None:
+    """Until `done()`, DRAIN_SECONDS at most (then an error: the relay did not `what`)."""
     deadline = time.monotonic() + DRAIN_SECONDS
-    while relay.queue.backlog():
+    while not done():
         if time.monotonic() > deadline:
-            raise DaiseeError(f"the relay did not drain its queue within {DRAIN_SECONDS:g} s")
+            raise DaiseeError(f"the relay did not {what} within {DRAIN_SECONDS:g} s")
         time.sleep(SAMPLE_SECONDS)
 
 

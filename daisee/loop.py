@@ -230,7 +230,7 @@ class Loop:
             address=w3.to_checksum_address(address), abi=load_artifact(LOOP_CONTRACT)["abi"]
         )
         self.domain = LoopDomain(sender.chain.chain_id, self.contract.address)
-        self._views: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        self._functions: dict[str, tuple[bytes, list[str], list[str]]] = {}
 
     @property
     def address(self) -> ChecksumAddress:
@@ -382,12 +382,9 @@ class Loop:
         return [self._submitted(r) for r in self.sender.transact_all(calls, repeatable=True)]
 
     def _submission(self, readings: Sequence[SignedReading]) -> tuple[EncodedCall, str]:
-        function = self.contract.get_function_by_name("submitReadings").abi
-        data = function_abi_to_4byte_selector(function) + encode(
-            get_abi_input_types(function), [[r.as_call_arg() for r in readings]]
-        )
+        data = self._calldata("submitReadings", [r.as_call_arg() for r in readings])
         gas = SUBMIT_GAS + SUBMIT_GAS_PER_READING * len(readings)
-        call = EncodedCall(self.sender.chain.w3, self.contract.address, HexBytes(data), gas)
+        call = EncodedCall(self.sender.chain.w3, self.contract.address, data, gas)
         return call, f"submitting {len(readings)} readings"
 
     def _submitted(self, receipt: TxReceipt) -> SubmitResult:
@@ -435,17 +432,27 @@ class Loop:
         return int(self._view("currentInterval")[0])
 
     def _view(self, name: str, *args: Any) -> tuple[Any, ...]:
-        """The outputs of view function `name`, encoded and decoded with eth_abi: for the reads a relay makes
-        per meter and per batch, where a ContractFunction's validation and formatters cost ~20x the call.
-        Addresses come back in lower case, bytesN as bytes."""
-        if name not in self._views:
+        """The outputs of view function `name`, decoded with eth_abi: for the reads a relay makes per meter and
+        per batch. Addresses come back in lower case, bytesN as bytes."""
+        answer = self.sender.chain.w3.eth.call({"to": self.contract.address, "data": self._calldata(name, *args)})
+        return tuple(decode(self._abi_types(name)[2], answer))
+
+    def _calldata(self, name: str, *args: Any) -> HexBytes:
+        """The call of function `name` with `args`, encoded with eth_abi: web3's ContractFunction validates the
+        whole ABI and runs its formatters on each call, ~20x the cost of the encoding."""
+        selector, inputs, _ = self._abi_types(name)
+        return HexBytes(selector + encode(inputs, list(args)))
+
+    def _abi_types(self, name: str) -> tuple[bytes, list[str], list[str]]:
+        """Function `name`'s selector, input types and output types (looked up once)."""
+        if name not in self._functions:
             function = self.contract.get_function_by_name(name).abi
-            types = get_abi_input_types(function), get_abi_output_types(function)
-            self._views[name] = (function_abi_to_4byte_selector(function), *types)
-        selector, inputs, outputs = self._views[name]
-        data = HexBytes(selector + encode(inputs, list(args)))
-        answer = self.sender.chain.w3.eth.call({"to": self.contract.address, "data": data})
-        return tuple(decode(outputs, answer))
+            self._functions[name] = (
+                function_abi_to_4byte_selector(function),
+                get_abi_input_types(function),
+                get_abi_output_types(function),
+            )
+        return self._functions[name]
 
     def results(self, receipts: Iterable[TxReceipt]) -> dict[int, dict[bytes, MemberResult]]:
         """Per interval and meter, what the settlement events in `receipts` say."""
