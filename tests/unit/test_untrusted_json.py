@@ -4,6 +4,7 @@ stack instead of raising RecursionError)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 
@@ -48,6 +51,43 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     text = '{"note": "[[[[{{{{\\"]]]]", "deep": [[[1]]]}'
     assert nesting_depth(text, stop_above=MAX_DEPTH) == 4
     assert parse_untrusted(text, max_bytes=1024) == {"note": '[[[[{{{{"]]]]', "deep": [[[1]]]}
+
+
+def _depth(value: object) -> int:
+    """The reference: how deeply a parsed JSON value nests."""
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text("[]{}\\\"ab ", max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text("[]{}\\\"k", max_size=4), inner, max_size=4),
+    max_leaves=60,
+)
+
+
+@given(_JSON)
+def test_the_depth_of_any_json_is_found_exactly(value: object) -> None:
+    assert nesting_depth(json.dumps(value), stop_above=MAX_DEPTH) == min(_depth(value), MAX_DEPTH + 1)
+
+
+def _scan(brackets: str) -> int:
+    """The reference for any text of brackets: the deepest a parser reading it left to right can get."""
+    depth = deepest = 0
+    for bracket in brackets:
+        depth += 1 if bracket in "[{" else -1
+        if depth < 0:
+            break
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@given(st.text("[]{}", max_size=80), st.integers(0, 8))
+def test_unbalanced_brackets_never_count_shallower_than_a_parser_goes(brackets: str, stop_above: int) -> None:
+    assert nesting_depth(brackets, stop_above=stop_above) >= min(_scan(brackets), stop_above + 1)
 
 
 def test_json_up_to_the_depth_limit_parses_with_its_floats_as_asked() -> None:
