@@ -12,10 +12,10 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daisee.oracle.senders import RETRY, RelaySender
 from daisee.readings import LoopDomain, Reading
@@ -63,8 +63,8 @@ def _depth(value: object) -> int:
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text("[]{}\\\"ab ", max_size=6),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text("[]{}\\\"k", max_size=4), inner, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.text('[]{}\\"ab ', max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text('[]{}\\"k', max_size=4), inner, max_size=4),
     max_leaves=60,
 )
 
