@@ -32,6 +32,7 @@ from daisee.chain.evm import evm_version
 from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
 from daisee.chain.node_errors import Refusal, refusal_in, rpc_message
 from daisee.chain.nonces import NonceBook, nonce_book
+from daisee.chain.receipts import fetch_receipt
 from daisee.chain.reverts import replayed_revert, revert_reason
 from daisee.errors import DaiseeError
 
@@ -297,11 +298,8 @@ class Sender:
         w3 = self.chain.w3
         if int(w3.eth.block_number) < int(receipt["blockNumber"]) + confirmations:
             return False
-        try:  # the block holding it may have been reorganised away meanwhile
-            again = w3.eth.get_transaction_receipt(receipt["transactionHash"])
-        except TransactionNotFound:
-            return False
-        return bool(again["blockHash"] == receipt["blockHash"])
+        again = fetch_receipt(w3, receipt["transactionHash"])  # its block may have been reorganised away meanwhile
+        return again is not None and bool(again["blockHash"] == receipt["blockHash"])
 
     def _resend(self, pending: Pending) -> None:
         """Broadcast `pending` again: as it was if the node lost it, with higher fees if it is stuck."""
@@ -398,10 +396,9 @@ class _ReplacedError(Exception):
 def _first_receipt(w3: Any, hashes: list[HexBytes]) -> TxReceipt | None:
     """The receipt of the latest of `hashes` that was mined, if any."""
     for tx_hash in reversed(hashes):
-        try:
-            return w3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
-            continue
+        receipt = fetch_receipt(w3, tx_hash)
+        if receipt is not None:
+            return receipt
     return None
 
 
