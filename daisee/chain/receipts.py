@@ -1,7 +1,7 @@
 """Transaction receipts read from the node and typed field by field, as web3 types them.
 
 web3 formats a receipt through generic formatters and then rebuilds it as nested AttributeDicts: for a
-relay batch's receipt of 200 logs that is most of the batch's CPU time in the sender's process. The same
+relay batch's receipt of 100 logs that is a third of the batch's CPU time in the sender's process. The same
 types (ints, HexBytes, checksum addresses, AttributeDicts) are built here directly, so everything that
 reads a receipt, web3's `process_receipt` included, sees what it would have seen.
 """
