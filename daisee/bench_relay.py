@@ -50,6 +50,7 @@ from daisee.chain.transact import Sender
 from daisee.domain import AllocationKey, MeterKind
 from daisee.errors import DaiseeError
 from daisee.loop import Loop, MeterSpec
+from daisee.loopback import is_loopback_url
 from daisee.readings import Reading, SignedReading
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.queue import Status
@@ -65,7 +66,6 @@ MAX_METERS = 5_000
 MAX_ROUNDS = 10
 HONEST_ADDRESS = "127.0.1.{}"  # one per client process
 HOSTILE_ADDRESS = "127.0.2.{}"  # one per kind of attack
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def bench_relay(
     """Run `rounds` intervals of `meters` meters through a relay on loopback, then (if `hostile`) as many
     under attack; dev accounts 0 (PMO) and 1 (relay)."""
     say = progress or (lambda _: None)
-    if urlsplit(chain.url or "").hostname not in _LOOPBACK_HOSTS:
+    if not is_loopback_url(chain.url):
         raise DaiseeError(f"the relay benchmark runs on a local node only, not {chain.label}")
     if not (1 <= meters <= MAX_METERS and 1 <= rounds <= MAX_ROUNDS):
         raise DaiseeError(f"give 1 to {MAX_METERS:,} meters and 1 to {MAX_ROUNDS} rounds")

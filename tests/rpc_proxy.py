@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from daisee.chain.nodes import LOOPBACK
+from daisee.loopback import LOOPBACK
 
 
 def _error(request: dict[str, Any], message: str, code: int = -32000) -> dict[str, Any]:

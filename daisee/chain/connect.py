@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 from urllib.parse import urlsplit
 
+import requests
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers import HTTPProvider
@@ -14,6 +15,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from daisee.chain.networks import BUILT_IN, DEV_POLICY, Network, TxPolicy, find_network
 from daisee.errors import DaiseeError
+from daisee.loopback import is_loopback_url
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
@@ -99,6 +101,17 @@ class _UntrustedAnswers(HTTPProvider):
             ) from None
 
 
+def _session_for(url: str) -> requests.Session | None:
+    """A node on this machine is reached directly: without the environment's proxies, which would otherwise
+    route loopback calls through a proxy (requests bypasses one only for hosts listed in $NO_PROXY), and
+    without reading the environment at every call (a fifth to a third of the CPU time of a call). Others: web3's own."""
+    if not is_loopback_url(url):
+        return None
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def _kind_of(w3: Web3) -> str:
     client = w3.client_version.lower()
     for kind in ("anvil", "ganache"):
@@ -144,7 +157,7 @@ def connect(
             f"({', '.join(BUILT_IN)} or your own; see `daisee chain networks`)"
         )
 
-    provider = _UntrustedAnswers(url, request_kwargs={"timeout": timeout})
+    provider = _UntrustedAnswers(url, request_kwargs={"timeout": timeout}, session=_session_for(url))
     # eth_chainId and the like are asked once, not before every call; nothing else (web3 would also cache
     # transactions by hash, and check each with an extra request that fails, loudly, for a pending one)
     provider.cache_allowed_requests = True

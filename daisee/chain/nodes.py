@@ -16,8 +16,8 @@ from types import TracebackType
 
 from daisee.chain.compiler import find_project_root
 from daisee.errors import DaiseeError
+from daisee.loopback import LOOPBACK, urlopen
 
-LOOPBACK = "127.0.0.1"
 # anvil writes the whole state of each older block to disk (~10 MB apiece once a chain holds thousands of
 # meters) and by default keeps thousands of them: a long test session filled the disk. Keep few, in a
 # folder of the node's own, removed when it stops.
@@ -60,7 +60,7 @@ def rpc_answers(url: str, timeout: float = 1.0) -> bool:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urlopen(request, timeout) as response:
             return "result" in json.load(response)
     except (OSError, ValueError, urllib.error.URLError):
         return False

@@ -15,9 +15,10 @@ from rich.table import Table
 from daisee.chain.compiler import EVM_VERSIONS
 from daisee.chain.connect import Chain, connect
 from daisee.chain.networks import Network, load_networks, networks_file
-from daisee.chain.nodes import LOOPBACK, LocalNode
+from daisee.chain.nodes import LocalNode
 from daisee.cli.options import json_option
 from daisee.cli.output import console, print_json
+from daisee.loopback import LOOPBACK
 
 
 @click.group()

@@ -13,12 +13,12 @@ import click
 
 from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import load_deployment
-from daisee.chain.nodes import LOOPBACK
 from daisee.cli.options import chain_options, open_chain, open_sender
 from daisee.domain import address
 from daisee.errors import DaiseeError
 from daisee.keeper import KEEP_EVERY
 from daisee.loop import READING_BATCH, Loop
+from daisee.loopback import LOOPBACK
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.service import DEFAULT_PORT
 

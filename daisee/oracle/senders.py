@@ -11,6 +11,7 @@ from typing import Protocol
 from daisee.domain import RejectReason
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
+from daisee.loopback import urlopen
 from daisee.oracle.outbox import CONFIRMED, HELD, REJECTED, SENT
 from daisee.readings import SignedReading
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
@@ -123,7 +124,7 @@ class RelaySender:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(self.url + path, data, {"Content-Type": "application/json"}, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urlopen(request, self.timeout) as response:
                 return response.status, _answer(response.read(MAX_ANSWER_BYTES + 1))
         except urllib.error.HTTPError as exc:
             try:

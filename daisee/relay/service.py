@@ -9,10 +9,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from daisee.chain.nodes import LOOPBACK
 from daisee.errors import DaiseeError
 from daisee.keeper import Keeper
 from daisee.loop import READING_BATCH, Loop
+from daisee.loopback import LOOPBACK
 from daisee.relay.batcher import Batcher
 from daisee.relay.intake import CheckedPost, Intake
 from daisee.relay.logs import log_event

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from daisee.chain.nodes import LOOPBACK, free_port, rpc_answers
+from daisee.chain.nodes import free_port, rpc_answers
+from daisee.loopback import LOOPBACK
 
 
 def _kill_if_running(process: subprocess.Popen[str]) -> None:
