@@ -112,6 +112,14 @@ def _session_for(url: str) -> requests.Session | None:
     return session
 
 
+def _without_fee_validation(w3: Web3) -> Web3:
+    """`w3` without web3's gas price strategy middleware, which reads the latest block before every
+    transaction to check its fee fields: daisee's senders price each transaction themselves ({current_fees}),
+    and web3 still fills the fees of a transaction sent without them."""
+    w3.middleware_onion.remove("gas_price_strategy")
+    return w3
+
+
 def _kind_of(w3: Web3) -> str:
     client = w3.client_version.lower()
     for kind in ("anvil", "ganache"):
@@ -141,7 +149,7 @@ def connect(
     `expected_chain_id`. `confirmations` overrides the policy's.
     """
     if target == "embedded":
-        w3 = Web3(EthereumTesterProvider())
+        w3 = _without_fee_validation(Web3(EthereumTesterProvider()))
         chain = Chain(w3, "embedded", w3.eth.chain_id)
         return _checked(_with_confirmations(chain, confirmations), expected_chain_id)
     network: Network | None = None
@@ -162,7 +170,7 @@ def connect(
     # transactions by hash, and check each with an extra request that fails, loudly, for a pending one)
     provider.cache_allowed_requests = True
     provider.cacheable_requests = {RPCEndpoint(m) for m in ("eth_chainId", "net_version", "web3_clientVersion")}
-    w3 = Web3(provider)
+    w3 = _without_fee_validation(Web3(provider))
     try:
         chain_id = w3.eth.chain_id
     except BadAnswerError as exc:

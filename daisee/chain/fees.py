@@ -12,7 +12,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.exceptions import Web3RPCError
-from web3.types import Wei
+from web3.types import BlockData, Wei
 
 from daisee.chain.connect import Chain
 from daisee.errors import DaiseeError
@@ -31,12 +31,12 @@ def _gwei(wei: int) -> str:
     return f"{Decimal(wei) / 10**9:.9f}".rstrip("0").rstrip(".")
 
 
-def current_fees(chain: Chain) -> Fees:
-    """The fees to offer now, following the chain's policy."""
+def current_fees(chain: Chain, latest: BlockData | None = None) -> Fees:
+    """The fees to offer now, following the chain's policy (`latest`: the latest block, if the caller has it)."""
     policy, w3 = chain.policy, chain.w3
     if policy.gas_price_gwei is not None:
         return {"gasPrice": _wei(policy.gas_price_gwei)}
-    base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
+    base_fee = (latest or w3.eth.get_block("latest")).get("baseFeePerGas")
     if policy.fees == "legacy" or (policy.fees == "auto" and base_fee is None):
         return {"gasPrice": _capped(chain, w3.eth.gas_price, "the gas price")}
     if base_fee is None:

@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import Nonce, TxParams, TxReceipt, Wei
+from web3.types import BlockData, Nonce, TxParams, TxReceipt, Wei
 
 from daisee.chain.artifacts import linked_bytecode, load_artifact
 from daisee.chain.connect import Chain
@@ -55,9 +55,12 @@ class EncodedCall:
     data: HexBytes
     gas: int | None = None
 
-    def estimate_gas(self, params: TxParams) -> int:
+    def estimate_gas(self, params: TxParams, block_gas_limit: int | None = None) -> int:
+        """The gas `params` need (`block_gas_limit`: the latest block's, if the caller has it)."""
         call: TxParams = {**params, "to": self.to, "data": self.data}
-        if self.gas is None or self.gas > int(self.w3.eth.get_block("latest")["gasLimit"]):
+        if block_gas_limit is None:
+            block_gas_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        if self.gas is None or self.gas > block_gas_limit:
             return int(self.w3.eth.estimate_gas(call))
         self.w3.eth.call({**call, "gas": self.gas})
         return self.gas
@@ -149,8 +152,9 @@ class Sender:
         """Build `call` with fresh gas, fees and nonce (or `nonce`) and broadcast it."""
         w3 = self.chain.w3
         params: TxParams = {"from": self.address}
-        gas = self._gas_limit(call, params, what)
-        fees = self._fees(what)
+        latest = self._latest_block(what)  # one read for the gas limit and the base fee
+        gas = self._gas_limit(call, params, what, int(latest["gasLimit"]))
+        fees = self._fees(what, latest)
         cost = gas * price_ceiling(fees)
         balance = self.balance()
         if balance < cost:
@@ -204,9 +208,15 @@ class Sender:
     def _peek_nonce(self) -> int:
         return self._nonces.next(self.chain, self.address)
 
-    def _fees(self, what: str) -> Fees:
+    def _latest_block(self, what: str) -> BlockData:
         try:
-            return current_fees(self.chain)
+            return self.chain.w3.eth.get_block("latest")
+        except Web3RPCError as exc:
+            raise DaiseeError(f"{what}: the node did not tell its latest block ({rpc_message(exc)})") from None
+
+    def _fees(self, what: str, latest: BlockData | None = None) -> Fees:
+        try:
+            return current_fees(self.chain, latest)
         except Web3RPCError as exc:
             raise DaiseeError(f"{what}: the node did not tell its fees ({rpc_message(exc)})") from None
 
@@ -341,7 +351,7 @@ class Sender:
             return reason
         return reason or f"reverted in transaction {HexBytes(receipt['transactionHash']).to_0x_hex()}"
 
-    def _gas_limit(self, call: Call, params: TxParams, what: str) -> int:
+    def _gas_limit(self, call: Call, params: TxParams, what: str, block_gas_limit: int) -> int:
         """Estimated gas with a margin; the call's revert reason if it would fail.
 
         py-evm estimates by bisection, a dozen executions per transaction: on the embedded chain a
@@ -349,7 +359,9 @@ class Sender:
         """
         try:
             if self.chain.kind == "embedded" and not isinstance(call, ContractConstructor):
-                return int(self.chain.w3.eth.get_block("latest")["gasLimit"])
+                return block_gas_limit
+            if isinstance(call, EncodedCall):
+                return int(call.estimate_gas(params, block_gas_limit) * GAS_MARGIN)
             return int(call.estimate_gas(params) * GAS_MARGIN)
         except (ContractLogicError, TransactionFailed) as exc:
             raise DaiseeError(f"{what} rejected by the contract: {revert_reason(exc)}") from None
