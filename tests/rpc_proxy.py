@@ -128,7 +128,8 @@ class QuirkyNodeProxy(RpcProxy):
     - `counts_behind`: answers `eth_getTransactionCount` this many transactions short, as a lagging backend;
     - `failed_estimate`: what a failed estimate answers instead: a message without the revert data, or
       an amount of gas (the block gas limit: OpenEthereum's way);
-    - `client`: answers `web3_clientVersion` with this name (`Geth/…` makes daisee take it for a real network).
+    - `client`: answers `web3_clientVersion` with this name (`Geth/…` makes daisee take it for a real network);
+    - `receipt_fields`: overrides these fields of every receipt, as a broken or hostile node would.
 
     While `forgetful`, it knows no transaction by hash, as a load balancer's backend that never saw it.
     `refused` counts the requests answered with an error, by method.
@@ -146,8 +147,10 @@ class QuirkyNodeProxy(RpcProxy):
         counts_behind: int = 0,
         failed_estimate: str | int | None = None,
         client: str | None = None,
+        receipt_fields: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(upstream)
+        self.receipt_fields = dict(receipt_fields or {})
         self.no_pending, self.no_status, self.reword = no_pending, no_status, dict(reword or {})
         self.counts_behind, self.failed_estimate, self.client = counts_behind, failed_estimate, client
         self.refused: dict[str, int] = {}
@@ -171,6 +174,8 @@ class QuirkyNodeProxy(RpcProxy):
         result, error = answer.get("result"), answer.get("error")
         if method == "eth_getTransactionReceipt" and self.no_status and isinstance(result, dict):
             result.pop("status", None)
+        if method == "eth_getTransactionReceipt" and isinstance(result, dict):
+            result.update(self.receipt_fields)
         if method == "eth_getTransactionCount" and result is not None:
             answer["result"] = hex(max(0, int(result, 16) - self.counts_behind))
         if method == "eth_estimateGas" and error is not None and self.failed_estimate is not None:

@@ -18,6 +18,8 @@ from web3.exceptions import TransactionNotFound
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, TxReceipt
 
+from daisee.chain.connect import BadAnswerError
+
 _INTEGERS = frozenset(
     {
         "blockNumber",
@@ -53,21 +55,59 @@ def fetch_receipt(w3: Web3, tx_hash: bytes) -> TxReceipt | None:
 
 
 def _typed(fields: dict[str, Any], integers: frozenset[str]) -> AttributeDict[str, Any]:
-    """A receipt or log entry of the node's JSON with web3's types; fields daisee does not know stay as sent."""
+    """A receipt or log entry of the node's JSON with web3's types; fields daisee does not know stay as sent.
+
+    Raises BadAnswerError, naming the field, for a value that is not of its field's JSON type."""
     typed: dict[str, Any] = {}
-    for name, value in fields.items():
-        if value is None:
-            typed[name] = None
-        elif name in integers:
-            typed[name] = int(value, 16) if isinstance(value, str) else value
-        elif name in _BYTES:
-            typed[name] = HexBytes(value)
-        elif name in _ADDRESSES:  # a creation's `to` is empty on some chains
-            typed[name] = to_checksum_address(value) if is_address(value) else value
-        elif name == "topics":
-            typed[name] = [HexBytes(topic) for topic in value]
-        elif name == "logs":
-            typed[name] = [_typed(log, _LOG_INTEGERS) for log in value]
-        else:
-            typed[name] = value
+    name, value = "", None
+    try:
+        for name, value in fields.items():
+            if value is None:
+                typed[name] = None
+            elif name in integers:
+                typed[name] = int(value, 16) if isinstance(value, str) else _integer(value)
+            elif name in _BYTES:
+                typed[name] = HexBytes(_text(value))
+            elif name in _ADDRESSES:  # a creation's `to` is empty on some chains
+                typed[name] = to_checksum_address(value) if is_address(_text(value)) else value
+            elif name == "topics":
+                typed[name] = [HexBytes(_text(topic)) for topic in _list(value)]
+            elif name == "logs":
+                typed[name] = [_typed(_object(log), _LOG_INTEGERS) for log in _list(value)]
+            else:
+                typed[name] = value
+    except (ValueError, TypeError, AttributeError):
+        raise BadAnswerError(
+            f"answered a receipt daisee refuses ({name} is {_shown(value)}): check that the URL is a JSON-RPC node"
+        ) from None
     return AttributeDict(typed)
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(value)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the node sent it, cut short: a hostile node's answer may be long."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

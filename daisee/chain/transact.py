@@ -27,7 +27,7 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import BlockData, Nonce, TxParams, TxReceipt, Wei
 
 from daisee.chain.artifacts import linked_bytecode, load_artifact
-from daisee.chain.connect import Chain
+from daisee.chain.connect import BadAnswerError, Chain
 from daisee.chain.evm import evm_version
 from daisee.chain.fees import Fees, bumped_fees, current_fees, fees_of, price_ceiling
 from daisee.chain.node_errors import Refusal, refusal_in, rpc_message
@@ -268,6 +268,10 @@ class Sender:
                 pending.tx, sent = self._dispatch(pending.call, pending.what, None)  # none of ours was mined
                 pending.hashes, pending.sent_at = [sent], time.monotonic()
                 receipt, deadline, last_sent = None, pending.sent_at + policy.receipt_timeout, pending.sent_at
+            except BadAnswerError as exc:
+                raise DaiseeError(
+                    f"{pending.what}: waiting for transaction {pending.hash}, the RPC node {exc}"
+                ) from None
             except OSError as exc:
                 raise DaiseeError(
                     f"{pending.what}: lost the RPC node while waiting for transaction {pending.hash} "

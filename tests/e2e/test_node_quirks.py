@@ -1,4 +1,4 @@
-"""Nodes that are not anvil: one without the `pending` block tag, receipts without `status`, each client's
+"""Nodes that are not anvil: one without the `pending` block tag, receipts without `status` or malformed, each client's
 words for a used nonce, and a gas estimate that hides a revert behind the block gas limit. Every node is
 a real anvil on loopback behind a proxy that answers as the other client would."""
 
@@ -183,6 +183,43 @@ def test_a_mined_revert_names_the_contracts_reason_with_or_without_status(
     assert str(caught.value) == (
         f"adding meter 0x{'01' * 32} rejected by the contract: MeterAlreadyRegistered(meterId=0x{'01' * 32})"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("gasUsed", "0xzz", "gasUsed is '0xzz'"),
+        ("status", [1], "status is [1]"),
+        ("blockHash", 7, "blockHash is 7"),
+        ("logs", "none", "logs is 'none'"),
+        ("logs", [{"topics": "0x01"}], "topics is '0x01'"),
+        ("logs", [["not", "an", "object"]], "logs is [['not', 'an', 'object']]"),
+        ("transactionHash", "0x" + "g" * 64, "transactionHash is '0xgggggggggggggggggggggggggggggggggg..."),
+    ],
+    ids=[
+        "quantity-not-hex",
+        "quantity-a-list",
+        "hash-a-number",
+        "logs-a-string",
+        "topics-a-string",
+        "log-a-list",
+        "hash-not-hex-cut-short",
+    ],
+)
+def test_a_malformed_receipt_is_one_line_naming_the_field(
+    anvil_node: LocalNode, field: str, value: object, named: str
+) -> None:
+    loop = _loop(anvil_node.url)
+    with QuirkyNodeProxy(anvil_node.url, receipt_fields={field: value}) as node:
+        again = loop.as_sender(Sender.dev(connect(node.url)))
+        with pytest.raises(DaiseeError) as caught:
+            again.add_meter(b"\x02" * 32, loop.sender.address, loop.sender.address, MeterKind.CONSUMER)
+    message = str(caught.value)
+    assert message.startswith(f"adding meter 0x{'02' * 32}: waiting for transaction 0x")
+    assert message.endswith(
+        f", the RPC node answered a receipt daisee refuses ({named}): check that the URL is a JSON-RPC node"
+    )
+    assert "\n" not in message
 
 
 # ---------------------------------------------------------------- a revert behind gas words
