@@ -11,6 +11,9 @@
 Every refusal is a 4xx (5xx if the chain or the relay fails) with the body {"error": "<one line>"} (see
 `daisee.relay.intake` for the extra keys of a refused POST). A rejected reading may be posted again.
 
+The client a post is counted for is its connection's address, or the `X-Forwarded-For` address a proxy on
+this machine (127.0.0.1) forwards it for; that header is ignored from anyone else.
+
 Hostile clients are bounded: a request (headers and body) must arrive within REQUEST_DEADLINE or its
 connection is dropped, a client holds at most CLIENT_CONNECTIONS connections and the relay MAX_CONNECTIONS
 (503 beyond), idle keep-alive connections close after KEEP_ALIVE seconds, and the blocking work (signature
@@ -44,6 +47,7 @@ from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from daisee.chain.connect import describe_error
+from daisee.loopback import LOOPBACK
 from daisee.relay.intake import MAX_BODY_BYTES, CheckedPost, RefusedError
 from daisee.relay.logs import log_event
 from daisee.relay.meters import ChainReadNeededError
@@ -102,6 +106,9 @@ class RelayServer:
             headers=[("server", "daisee-relay")],
             timeout_keep_alive=KEEP_ALIVE,
             timeout_graceful_shutdown=STOP_GRACE,
+            # a TLS proxy on this machine tells each household's address; nobody else is believed
+            proxy_headers=True,
+            forwarded_allow_ips=[LOOPBACK],
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="relay-http", daemon=True)

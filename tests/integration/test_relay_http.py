@@ -328,3 +328,26 @@ def test_the_relay_serves_on_ipv6_loopback_too(api: MemoryApi) -> None:
         assert request(relay, "GET", "/health")[:2] == (200, api.health())
     finally:
         relay.stop()
+
+
+@pytest.mark.parametrize(
+    ("source", "forwarded", "counted_for"),
+    [
+        ("127.0.0.1", "198.51.100.7", "198.51.100.7"),  # a TLS proxy on this machine, for a household
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.2", "198.51.100.7", "127.0.0.2"),  # anyone else's word for its address is not taken
+    ],
+    ids=["local-proxy", "no-header", "header-from-another-address"],
+)
+def test_a_post_is_counted_for_the_address_only_a_local_proxy_may_forward(
+    relay: RelayServer, api: MemoryApi, source: str, forwarded: str | None, counted_for: str
+) -> None:
+    host, port = relay.server_address
+    connection = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
+    headers = {"Content-Type": "application/json"} | ({"X-Forwarded-For": forwarded} if forwarded else {})
+    try:
+        connection.request("POST", "/readings", json.dumps(SIGNED.to_json()).encode(), headers)
+        assert connection.getresponse().status == 202
+    finally:
+        connection.close()
+    assert [post.client for post in api.posted] == [counted_for]
