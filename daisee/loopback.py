@@ -20,6 +20,6 @@ def is_loopback_url(url: str | None) -> bool:
 
 def urlopen(request: urllib.request.Request, timeout: float) -> HTTPResponse:
     """`urllib.request.urlopen`, direct for a loopback URL (raises what urlopen raises)."""
-    opener = _DIRECT if is_loopback_url(request.full_url) else urllib.request.build_opener()
-    response: HTTPResponse = opener.open(request, timeout=timeout)
+    opener = _DIRECT.open if is_loopback_url(request.full_url) else urllib.request.urlopen
+    response: HTTPResponse = opener(request, timeout=timeout)
     return response

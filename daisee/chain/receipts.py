@@ -59,7 +59,7 @@ def _typed(fields: dict[str, Any], integers: frozenset[str]) -> AttributeDict[st
 
     Raises BadAnswerError, naming the field, for a value that is not of its field's JSON type."""
     typed: dict[str, Any] = {}
-    name, value = "", None
+    name, value = "the receipt", fields  # what is named if `fields` is not an object
     try:
         for name, value in fields.items():
             if value is None:

@@ -55,11 +55,9 @@ class EncodedCall:
     data: HexBytes
     gas: int | None = None
 
-    def estimate_gas(self, params: TxParams, block_gas_limit: int | None = None) -> int:
-        """The gas `params` need (`block_gas_limit`: the latest block's, if the caller has it)."""
+    def estimate_gas(self, params: TxParams, block_gas_limit: int) -> int:
+        """The gas `params` need, given the latest block's gas limit."""
         call: TxParams = {**params, "to": self.to, "data": self.data}
-        if block_gas_limit is None:
-            block_gas_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
         if self.gas is None or self.gas > block_gas_limit:
             return int(self.w3.eth.estimate_gas(call))
         self.w3.eth.call({**call, "gas": self.gas})
@@ -214,7 +212,7 @@ class Sender:
         except Web3RPCError as exc:
             raise DaiseeError(f"{what}: the node did not tell its latest block ({rpc_message(exc)})") from None
 
-    def _fees(self, what: str, latest: BlockData | None = None) -> Fees:
+    def _fees(self, what: str, latest: BlockData) -> Fees:
         try:
             return current_fees(self.chain, latest)
         except Web3RPCError as exc:
