@@ -138,7 +138,10 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     function confirmMeterChange(bytes32 meterId, address signer, bool reset, uint64 importWh, uint64 exportWh)
         external
     {
-        if (msg.sender != _s.settings[meterId].payout) revert NotMeterPayout(meterId, msg.sender);
+        LoopStorage.MeterRecord memory record = _s.records[meterId];
+        if (record.signer == address(0) || msg.sender != _s.settings[record.index].payout) {
+            revert NotMeterPayout(meterId, msg.sender);
+        }
         MeterChange memory c = _s.changes[meterId];
         bool same = c.signer == signer && c.reset == reset && c.importWh == importWh && c.exportWh == exportWh;
         if (c.signer != address(0) && !same) revert MeterChangeMismatch(meterId, c.signer);
@@ -209,7 +212,7 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         returns (bool, RejectReason)
     {
         (bool ok, RejectReason reason, uint256 consumed, uint256 produced) = _check(r, current, p);
-        if (ok) _accept(r, p, consumed, produced);
+        if (ok) _accept(r, _s.records[r.meterId], p, consumed, produced);
         return (ok, reason);
     }
 
@@ -229,7 +232,7 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
         if (record.activeFrom == LoopStorage.REMOVED) return (false, RejectReason.MeterInactive, 0, 0);
         uint256 t = r.interval;
         if (t < record.activeFrom) return (false, RejectReason.NotYetActive, 0, 0);
-        LoopStorage.MeterCounter memory counter = _s.counters[r.meterId];
+        LoopStorage.MeterCounter memory counter = _s.counters[record.index];
         if (t < counter.nextInterval) return (false, RejectReason.StaleInterval, 0, 0);
         if (t >= current) return (false, RejectReason.FutureInterval, 0, 0);
         if (t < p.nextToFinalize) return (false, RejectReason.IntervalFinalized, 0, 0);
@@ -251,46 +254,57 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     /// @dev Records a reading that passed {_check}. One that covers n intervals takes part in its
     /// interval's allocation with 1/n of its energy; the rest, the earlier intervals' share, is booked at
     /// once as energy from and to the grid ({EnergyCarried}).
-    function _accept(SignedReading calldata r, LoopStorage.Progress memory p, uint256 consumed, uint256 produced)
-        private
-    {
-        LoopStorage.MeterCounter memory counter = _s.counters[r.meterId];
-        if (LoopStorage.hasReported(_s.records[r.meterId], counter) && counter.nextInterval > p.nextToSettle) {
+    function _accept(
+        SignedReading calldata r,
+        LoopStorage.MeterRecord memory record,
+        LoopStorage.Progress memory p,
+        uint256 consumed,
+        uint256 produced
+    ) private {
+        uint256 index = record.index;
+        LoopStorage.MeterCounter memory counter = _s.counters[index];
+        if (LoopStorage.hasReported(record, counter) && counter.nextInterval > p.nextToSettle) {
             // the last reported interval is not settled yet: keep its energy aside (the slot is free, since
             // SETTLEMENT_LAG leaves at most one older unsettled interval)
-            _s.older[r.meterId] =
+            _s.older[index] =
                 LoopStorage.Pending(counter.nextInterval - 1, counter.consumedWh, counter.producedWh, true);
         }
         uint256 t = r.interval;
         uint256 covered = t + 1 - counter.nextInterval;
         if (covered > 1) {
-            _carry(r.meterId, t, counter.nextInterval, consumed, produced, covered);
+            _carry(r.meterId, index, t, counter.nextInterval, consumed, produced, covered);
             (consumed, produced) = (consumed / covered, produced / covered);
         }
-        // the shares fit in 48 bits: at most 2^32 W over one day
-        _s.counters[r.meterId] =
+        // the shares fit in 48 bits: at most 2^24 W over one day
+        _s.counters[index] =
             LoopStorage.MeterCounter(r.interval + 1, r.importWh, r.exportWh, uint48(consumed), uint48(produced));
         IntervalTotals storage totals = _s.totals[t % LoopStorage.TOTALS_RING];
         if (totals.interval != t) _s.totals[t % LoopStorage.TOTALS_RING] = IntervalTotals(r.interval, 0, 0, 0, 0);
-        // cannot overflow: at most MAX_METERS readings of at most 2^37 Wh each
+        // cannot overflow: at most MAX_METERS readings of at most 2^29 Wh each
         totals.reported += 1;
         totals.consumedWh += uint64(consumed);
         totals.producedWh += uint64(produced);
         Terms memory terms = LoopStorage.termsAt(_s, t);
         if (consumed != 0 && terms.key == AllocationKey.Weighted) {
-            (, uint256 weight) = LoopStorage.coefficients(_s.settings[r.meterId], terms.epoch);
+            (, uint256 weight) = LoopStorage.coefficients(_s.settings[index], terms.epoch);
             totals.weightedConsumption += uint128(weight * consumed);
         }
     }
 
     /// @dev Books the energy of the intervals before `t` that a reading covers: grid energy, not shared.
-    function _carry(bytes32 meterId, uint256 t, uint256 from, uint256 consumed, uint256 produced, uint256 covered)
-        private
-    {
+    function _carry(
+        bytes32 meterId,
+        uint256 index,
+        uint256 t,
+        uint256 from,
+        uint256 consumed,
+        uint256 produced,
+        uint256 covered
+    ) private {
         uint256 carriedConsumed = consumed - consumed / covered;
         uint256 carriedProduced = produced - produced / covered;
         if ((carriedConsumed | carriedProduced) == 0) return;
-        address payout = _s.settings[meterId].payout;
+        address payout = _s.settings[index].payout;
         if (carriedConsumed != 0) EnergyRecords.mintConsumption(_energy, payout, carriedConsumed, 0, 0);
         if (carriedProduced != 0) EnergyRecords.mintProduction(_energy, payout, carriedProduced);
         emit EnergyCarried(meterId, uint32(t), uint32(from), uint64(carriedConsumed), uint64(carriedProduced));
@@ -380,8 +394,8 @@ contract EnergyLoop is IEnergyLoop, EnergyTokens, EIP712, Ownable2Step, Pausable
     function meter(bytes32 meterId) external view returns (Meter memory) {
         LoopStorage.MeterRecord memory r = _s.records[meterId];
         if (r.signer == address(0)) revert UnknownMeter(meterId);
-        LoopStorage.MeterCounter memory c = _s.counters[meterId];
-        LoopStorage.MeterSettings memory m = _s.settings[meterId];
+        LoopStorage.MeterCounter memory c = _s.counters[r.index];
+        LoopStorage.MeterSettings memory m = _s.settings[r.index];
         bool active = r.activeFrom != LoopStorage.REMOVED;
         return Meter(
             r.signer,

@@ -67,7 +67,7 @@ class RejectReason(IntEnum):
 SHARE_DENOMINATOR = 10_000  # static-key shares are in basis points
 SETTLEMENT_LAG = 2  # a meter may report at most this many intervals past the last settled one
 MAX_METERS = 2**16 - 1  # meters a loop may ever register
-MAX_LIMIT_W = 2**32 - 1  # the largest import or export limit of a meter
+MAX_LIMIT_W = 2**24 - 1  # the largest import or export limit of a meter (16.7 MW)
 
 
 def meter_id(text: str) -> bytes:

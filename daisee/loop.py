@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,59 @@ class MemberResult:
     paid_revenue: int = 0  # of `revenue`, what the consumers had paid (the rest became a receivable)
 
 
+@dataclass(frozen=True)
+class SettledSide:
+    """One meter-side of an interval's settlement, as a `MetersSettled` record says it."""
+
+    interval: int
+    meter_id: bytes
+    production: bool
+    energy_wh: int  # consumed, or produced
+    local_wh: int  # allocated from the loop, or sold in it
+    value: int  # its cost, or its revenue
+    paid: int  # from the member's balance (the rest became a debt), or to it (the rest became a receivable)
+
+
+_WH_BITS = (1 << 48) - 1
+
+
+def settled_sides(event: Mapping[str, Any], meter_id_at: Callable[[int], bytes]) -> list[SettledSide]:
+    """The records of one `MetersSettled` event, in settlement order.
+
+    Each is one word, from the lowest bits: meter index (16), side (8: 0 consumption, 1 production),
+    energy Wh (48), local Wh (48), paid (136); cost and revenue are the local Wh times the event's price.
+    """
+    price = event["pricePerWh"]
+    return [
+        SettledSide(
+            interval=event["interval"],
+            meter_id=meter_id_at(word & 0xFFFF),
+            production=(word >> 16) & 0xFF == 1,
+            energy_wh=(word >> 24) & _WH_BITS,
+            local_wh=(local := (word >> 72) & _WH_BITS),
+            value=local * price,
+            paid=word >> 120,
+        )
+        for word in event["records"]
+    ]
+
+
+def tally(sides: Iterable[SettledSide]) -> dict[int, dict[bytes, MemberResult]]:
+    """Per interval and meter, the result of its settled sides."""
+    found: dict[int, dict[bytes, MemberResult]] = {}
+    for side in sides:
+        member = found.setdefault(side.interval, {}).setdefault(side.meter_id, MemberResult())
+        if side.production:
+            member.produced, member.sold, member.revenue, member.paid_revenue = (
+                side.energy_wh, side.local_wh, side.value, side.paid
+            )  # fmt: skip
+        else:
+            member.consumed, member.allocated, member.cost, member.paid_cost = (
+                side.energy_wh, side.local_wh, side.value, side.paid
+            )  # fmt: skip
+    return found
+
+
 @dataclass
 class SettleResult:
     """The transactions that settled one interval."""
@@ -231,6 +284,7 @@ class Loop:
         )
         self.domain = LoopDomain(sender.chain.chain_id, self.contract.address)
         self._functions: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        self._meter_ids: list[bytes] = []  # the registry by index: it only ever grows
 
     @property
     def address(self) -> ChecksumAddress:
@@ -454,27 +508,18 @@ class Loop:
             )
         return self._functions[name]
 
+    def settled_sides(self, receipts: Iterable[TxReceipt]) -> list[SettledSide]:
+        """The meter-sides that `receipts` settled, in settlement order."""
+        return [
+            side
+            for receipt in receipts
+            for e in self.events("MetersSettled", receipt)
+            for side in settled_sides(e["args"], self.meter_id_at)
+        ]
+
     def results(self, receipts: Iterable[TxReceipt]) -> dict[int, dict[bytes, MemberResult]]:
         """Per interval and meter, what the settlement events in `receipts` say."""
-        found: dict[int, dict[bytes, MemberResult]] = {}
-        for receipt in receipts:
-            for e in self.events("ConsumptionSettled", receipt):
-                member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-                member.consumed, member.allocated, member.cost, member.paid_cost = (
-                    e["args"]["consumedWh"],
-                    e["args"]["allocatedWh"],
-                    e["args"]["cost"],
-                    e["args"]["paid"],
-                )
-            for e in self.events("ProductionSettled", receipt):
-                member = found.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-                member.produced, member.sold, member.revenue, member.paid_revenue = (
-                    e["args"]["producedWh"],
-                    e["args"]["soldWh"],
-                    e["args"]["revenue"],
-                    e["args"]["paid"],
-                )
-        return found
+        return tally(self.settled_sides(receipts))
 
     # ---------------------------------------------------------------- reads
 
@@ -504,6 +549,14 @@ class Loop:
         """The ids of the meters registered `start`-th to before `stop`-th (all by default), removed ones too."""
         count = int(self._view("meterCount")[0])
         return [bytes(self._view("meterIdAt", i)[0]) for i in range(start, count if stop is None else min(stop, count))]
+
+    def meter_id_at(self, index: int) -> bytes:
+        """The id of the `index`-th registered meter (cached: an index never changes meter)."""
+        if index >= len(self._meter_ids):
+            self._meter_ids.extend(self.meter_ids(len(self._meter_ids)))
+        if index >= len(self._meter_ids):
+            raise DaiseeError(f"the loop has no meter number {index}: is the RPC node synced with the loop?")
+        return self._meter_ids[index]
 
     def meters(self, *, include_removed: bool = False) -> list[MeterInfo]:
         """Every registered meter in registration order; removed ones only if asked."""

@@ -157,7 +157,8 @@ interface IEnergyLoop {
     event TermsScheduled(uint16 indexed epoch, AllocationKey key, uint64 pricePerWh, uint32 from);
     /// @notice A meter's allocation coefficients for terms epoch `epoch` on.
     event CoefficientsScheduled(bytes32 indexed meterId, uint16 indexed epoch, uint16 share, uint16 weight);
-    /// @notice The PMO admitted a meter; it may report from interval `activeFrom`.
+    /// @notice The PMO admitted a meter; it may report from interval `activeFrom`. `index` is its place in
+    /// the registry ({meterIdAt}), which {MetersSettled} names it by.
     event MeterAdded(
         bytes32 indexed meterId,
         address indexed signer,
@@ -165,7 +166,8 @@ interface IEnergyLoop {
         MeterKind kind,
         uint32 importLimitW,
         uint32 exportLimitW,
-        uint32 activeFrom
+        uint32 activeFrom,
+        uint16 index
     );
     /// @notice The PMO removed a meter; its history stays, it reports no more.
     event MeterRemoved(bytes32 indexed meterId);
@@ -189,26 +191,14 @@ interface IEnergyLoop {
     );
     /// @notice No reading for `interval` is accepted any more.
     event IntervalFinalized(uint32 indexed interval, uint64 consumedWh, uint64 producedWh, uint32 reported);
-    /// @notice A meter's consumption for `interval` was settled: `allocatedWh` of it came from the loop,
-    /// which cost `cost`, of which `paid` came from the member's balance and the rest became a debt.
-    event ConsumptionSettled(
-        uint32 indexed interval,
-        bytes32 indexed meterId,
-        uint64 consumedWh,
-        uint64 allocatedWh,
-        uint256 cost,
-        uint256 paid
-    );
-    /// @notice A meter's production for `interval` was settled: `soldWh` of it was sold in the loop for
-    /// `revenue`, of which `paid` came from what the consumers paid and the rest became a receivable.
-    event ProductionSettled(
-        uint32 indexed interval,
-        bytes32 indexed meterId,
-        uint64 producedWh,
-        uint64 soldWh,
-        uint256 revenue,
-        uint256 paid
-    );
+    /// @notice Meter-sides of `interval` that one settlement transaction settled, in settlement order, one
+    /// word each, from the lowest bits: the meter's index in the registry (16 bits, {MeterAdded}), the side
+    /// (8 bits: 0 consumption, 1 production), its energy (48 bits: Wh consumed, or produced), its local
+    /// energy (48 bits: Wh allocated from the loop, or sold in it) and what was paid (136 bits: from the
+    /// member's balance, the rest of the cost became a debt; or to the producer from what the consumers
+    /// paid, the rest became a receivable). A side's cost, or revenue, is its local energy × `pricePerWh`.
+    /// @dev One word a side instead of an event a side: a log costs 375 gas and 375 a topic, a word 256.
+    event MetersSettled(uint32 indexed interval, uint64 pricePerWh, uint256[] records);
     /// @notice Every meter of `interval` is settled.
     event IntervalSettled(uint32 indexed interval, uint64 allocatedWh);
     /// @notice `payer` moved settlement tokens into `account`'s ledger (`received` is what arrived).
@@ -232,8 +222,8 @@ interface IEnergyLoop {
     error InvalidMeterId();
     /// @notice A meter's signer or payout account, or the treasury, must not be the zero address.
     error InvalidMeterAccount(address account);
-    /// @notice The limits do not fit the kind: a consumer exports nothing, a producer imports nothing,
-    /// and every other flow needs a limit above zero.
+    /// @notice The limits do not fit the kind (a consumer exports nothing, a producer imports nothing,
+    /// and every other flow needs a limit above zero), or one is 2^24 W (16.7 MW) or more.
     error InvalidMeterLimits(MeterKind kind, uint256 importLimitW, uint256 exportLimitW);
     /// @notice This meter id is (or was) registered; ids are never reused.
     error MeterAlreadyRegistered(bytes32 meterId);

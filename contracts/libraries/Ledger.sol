@@ -141,7 +141,7 @@ library Ledger {
                 return;
             }
         }
-        // fits: one interval's revenue of one meter stays below 2^93 (see LoopStorage)
+        // fits: one interval's revenue of one meter stays below 2^85 (see LoopStorage)
         l.claims[books.tail] = Claim(account, uint96(owed));
         l.books.tail = books.tail + 1;
     }

@@ -8,20 +8,24 @@ import {IEnergyLoop} from "../interfaces/IEnergyLoop.sol";
 /// @notice The loop's registry and settlement state, in one struct that {EnergyLoop} owns and the
 /// {MeterAdmin} library (delegate-called) changes; and the calendar both read.
 /// @dev Widths are chosen so that nothing overflows in a century at the bounds the contract enforces:
-/// at most {MAX_METERS} meters, limits below 2^32 W (so a meter's share of one interval is below 2^37 Wh
-/// and its energy in a century below 2^52 Wh), prices below 2^56 units per Wh.
+/// at most {MAX_METERS} meters, limits below 2^24 W (so a meter's share of one interval is below 2^29 Wh
+/// and its energy in a century below 2^44 Wh), prices below 2^56 units per Wh. A meter's state is keyed
+/// by its index in the registry, so that the settlement lists pack sixteen meters to a slot.
 library LoopStorage {
-    /// @notice At most this many meters are ever registered in a loop.
+    /// @notice At most this many meters are ever registered in a loop; their indices fit in 16 bits.
     uint256 internal constant MAX_METERS = type(uint16).max;
+    /// @notice A meter's import and export limits are below 2^24 W (16.7 MW).
+    uint256 internal constant MAX_LIMIT_W = type(uint24).max;
     /// @notice `activeFrom` of a removed meter.
     uint32 internal constant REMOVED = type(uint32).max;
 
-    /// @dev Read by every reading: who signs, the meter's physical limits (its kind follows from them)
-    /// and the first interval it may report ({REMOVED} once removed). One slot.
+    /// @dev Read by every reading: who signs, where the meter's state is kept, its physical limits (its
+    /// kind follows from them) and the first interval it may report ({REMOVED} once removed). One slot.
     struct MeterRecord {
         address signer;
-        uint32 importLimitW;
-        uint32 exportLimitW;
+        uint16 index;
+        uint24 importLimitW;
+        uint24 exportLimitW;
         uint32 activeFrom;
     }
 
@@ -77,14 +81,14 @@ library LoopStorage {
 
     struct Layout {
         mapping(bytes32 meterId => MeterRecord) records;
-        mapping(bytes32 meterId => MeterCounter) counters;
-        mapping(bytes32 meterId => MeterSettings) settings;
-        mapping(bytes32 meterId => Pending) older;
+        mapping(uint256 index => MeterCounter) counters;
+        mapping(uint256 index => MeterSettings) settings;
+        mapping(uint256 index => Pending) older;
         mapping(bytes32 meterId => IEnergyLoop.MeterChange) changes;
         mapping(uint256 interval => uint256) joining;
         bytes32[] meterIds;
-        bytes32[] consuming;
-        bytes32[] producing;
+        uint16[] consuming;
+        uint16[] producing;
         IEnergyLoop.IntervalTotals[4] totals;
         Progress progress;
         IEnergyLoop.SettlementCursor cursor;

@@ -27,15 +27,19 @@ library MeterAdmin {
         for (uint256 i; i < meters.length; ++i) {
             IEnergyLoop.MeterInit calldata m = meters[i];
             _checkNewMeter(s, m);
-            s.records[m.meterId] = LoopStorage.MeterRecord(m.signer, m.importLimitW, m.exportLimitW, uint32(activeFrom));
-            s.counters[m.meterId] = LoopStorage.MeterCounter(uint32(admitted), m.importWh, m.exportWh, 0, 0);
-            s.settings[m.meterId] = LoopStorage.MeterSettings(m.payout, m.share, m.weight, 0, 0, 0, false, m.importLimitW != 0);
+            // fit: _checkNewMeter bounds the count by MAX_METERS and the limits by MAX_LIMIT_W
+            uint16 index = uint16(s.meterIds.length);
+            s.records[m.meterId] = LoopStorage.MeterRecord(
+                m.signer, index, uint24(m.importLimitW), uint24(m.exportLimitW), uint32(activeFrom)
+            );
+            s.counters[index] = LoopStorage.MeterCounter(uint32(admitted), m.importWh, m.exportWh, 0, 0);
+            s.settings[index] = LoopStorage.MeterSettings(m.payout, m.share, m.weight, 0, 0, 0, false, m.importLimitW != 0);
             s.meterIds.push(m.meterId);
-            if (m.importLimitW != 0) s.consuming.push(m.meterId);
-            if (m.exportLimitW != 0) s.producing.push(m.meterId);
+            if (m.importLimitW != 0) s.consuming.push(index);
+            if (m.exportLimitW != 0) s.producing.push(index);
             addedShares += m.share;
             emit IEnergyLoop.MeterAdded(
-                m.meterId, m.signer, m.payout, m.kind, m.importLimitW, m.exportLimitW, uint32(activeFrom)
+                m.meterId, m.signer, m.payout, m.kind, m.importLimitW, m.exportLimitW, uint32(activeFrom), index
             );
         }
         s.joining[activeFrom] += meters.length;
@@ -48,16 +52,16 @@ library MeterAdmin {
     /// the settlement lists once its last reported interval is settled.
     function removeMeter(LoopStorage.Layout storage s, bytes32 meterId) external {
         LoopStorage.MeterRecord memory record = _activeRecord(s, meterId);
-        LoopStorage.MeterCounter memory counter = s.counters[meterId];
+        LoopStorage.MeterCounter memory counter = s.counters[record.index];
         LoopStorage.Progress memory p = s.progress;
         if (record.activeFrom < p.nextToFinalize) --p.activeMeters;
         else --s.joining[record.activeFrom];
         if (LoopStorage.hasReported(record, counter)) {
             _unreport(s, counter.nextInterval - 1, p.nextToFinalize);
-            LoopStorage.Pending memory older = s.older[meterId];
+            LoopStorage.Pending memory older = s.older[record.index];
             if (older.recorded) _unreport(s, older.interval, p.nextToFinalize);
         }
-        LoopStorage.MeterSettings memory settings = s.settings[meterId];
+        LoopStorage.MeterSettings memory settings = s.settings[record.index];
         (uint256 shareNow,) = LoopStorage.coefficients(settings, s.current.epoch);
         p.sharesCurrent -= uint16(shareNow);
         if (s.next.epoch != 0) {
@@ -66,7 +70,7 @@ library MeterAdmin {
         }
         s.progress = p;
         s.records[meterId].activeFrom = LoopStorage.REMOVED;
-        s.settings[meterId].removed = true;
+        s.settings[record.index].removed = true;
         delete s.changes[meterId];
         emit IEnergyLoop.MeterRemoved(meterId);
     }
@@ -99,7 +103,7 @@ library MeterAdmin {
         emit IEnergyLoop.MeterChanged(meterId, record.signer, change.signer, confirmed);
         record.signer = change.signer;
         if (change.reset) {
-            LoopStorage.MeterCounter storage counter = s.counters[meterId];
+            LoopStorage.MeterCounter storage counter = s.counters[record.index];
             (counter.importWh, counter.exportWh) = (change.importWh, change.exportWh);
         }
         delete s.changes[meterId];
@@ -148,9 +152,7 @@ library MeterAdmin {
         if (next.epoch == 0 || next.from < cal.firstNoticedInterval()) revert IEnergyLoop.NoPendingTerms();
         uint256 total = s.progress.sharesNext;
         for (uint256 i; i < meterIds.length; ++i) {
-            LoopStorage.MeterSettings storage m = s.settings[meterIds[i]];
-            if (m.payout == address(0)) revert IEnergyLoop.UnknownMeter(meterIds[i]);
-            if (s.records[meterIds[i]].activeFrom == LoopStorage.REMOVED) revert IEnergyLoop.MeterNotActive(meterIds[i]);
+            LoopStorage.MeterSettings storage m = s.settings[_activeRecord(s, meterIds[i]).index];
             if (shares[i] > Allocation.SHARE_DENOMINATOR) revert IEnergyLoop.InvalidShare(shares[i]);
             if (m.nextEpoch != 0 && m.nextEpoch < next.epoch) (m.share, m.weight) = (m.nextShare, m.nextWeight);
             uint256 previous = m.nextEpoch == next.epoch ? m.nextShare : m.share;
@@ -170,7 +172,8 @@ library MeterAdmin {
         if (s.meterIds.length >= LoopStorage.MAX_METERS) revert IEnergyLoop.TooManyMeters(LoopStorage.MAX_METERS);
         bool imports = m.kind != IEnergyLoop.MeterKind.Producer;
         bool exports = m.kind != IEnergyLoop.MeterKind.Consumer;
-        if ((m.importLimitW != 0) != imports || (m.exportLimitW != 0) != exports) {
+        bool fits = m.importLimitW <= LoopStorage.MAX_LIMIT_W && m.exportLimitW <= LoopStorage.MAX_LIMIT_W;
+        if (!fits || (m.importLimitW != 0) != imports || (m.exportLimitW != 0) != exports) {
             revert IEnergyLoop.InvalidMeterLimits(m.kind, m.importLimitW, m.exportLimitW);
         }
     }

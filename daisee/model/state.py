@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from daisee.domain import MAX_METERS, SETTLEMENT_LAG, SHARE_DENOMINATOR, AllocationKey, MeterKind, RejectReason
+from daisee.domain import (
+    MAX_LIMIT_W,
+    MAX_METERS,
+    SETTLEMENT_LAG,
+    SHARE_DENOMINATOR,
+    AllocationKey,
+    MeterKind,
+    RejectReason,
+)
 from daisee.model.allocation import IntervalResult, MemberEnergy, allocate
 from daisee.model.errors import ModelRevert
 from daisee.model.ledger import Account, LedgerModel
@@ -289,7 +297,8 @@ class LoopModel:
             if len(known) >= MAX_METERS:
                 raise ModelRevert("TooManyMeters", MAX_METERS)
             imports, exports = m.kind is not MeterKind.PRODUCER, m.kind is not MeterKind.CONSUMER
-            if (m.import_limit_w != 0) != imports or (m.export_limit_w != 0) != exports:
+            fits = max(m.import_limit_w, m.export_limit_w) <= MAX_LIMIT_W
+            if not fits or (m.import_limit_w != 0) != imports or (m.export_limit_w != 0) != exports:
                 raise ModelRevert("InvalidMeterLimits", m.kind, m.import_limit_w, m.export_limit_w)
             known.add(m.meter_id)
             added += m.share

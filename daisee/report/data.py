@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from daisee.chain.logs import event_logs
 from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind
-from daisee.loop import AccountBalance, Loop, MemberResult
+from daisee.loop import AccountBalance, Loop, MemberResult, settled_sides, tally
 
 
 @dataclass(frozen=True)
@@ -221,16 +221,12 @@ def build_report(loop: Loop, from_block: int, names: Mapping[bytes, str] | None 
         Member(m.meter_id, m.kind, m.payout, m.active, (names or {}).get(m.meter_id, ""))
         for m in loop.meters(include_removed=True)
     ]
-    settlements: dict[int, dict[bytes, MemberResult]] = {}
     events = loop.contract.events
-    for e in event_logs(events.ConsumptionSettled, from_block, block):
-        r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-        r.consumed, r.allocated, r.cost = e["args"]["consumedWh"], e["args"]["allocatedWh"], e["args"]["cost"]
-        r.paid_cost = e["args"]["paid"]
-    for e in event_logs(events.ProductionSettled, from_block, block):
-        r = settlements.setdefault(e["args"]["interval"], {}).setdefault(e["args"]["meterId"], MemberResult())
-        r.produced, r.sold, r.revenue = e["args"]["producedWh"], e["args"]["soldWh"], e["args"]["revenue"]
-        r.paid_revenue = e["args"]["paid"]
+    settlements = tally(
+        side
+        for e in event_logs(events.MetersSettled, from_block, block)
+        for side in settled_sides(e["args"], loop.meter_id_at)
+    )
     carried: dict[bytes, tuple[int, int]] = {}
     for e in event_logs(events.EnergyCarried, from_block, block):
         consumed, produced = carried.get(e["args"]["meterId"], (0, 0))

@@ -281,9 +281,7 @@ class Twin:
         if any(m.allocated for m in model_result.members):
             unpaid = any(m.paid_cost < m.allocated * price for m in model_result.members)
             event(f"settled local energy, {'partly unpaid' if unpaid else 'all paid'}")
-        consumption_order = [
-            e["args"]["meterId"] for r in settled.receipts for e in self.loop.events("ConsumptionSettled", r)
-        ]
+        consumption_order = [s.meter_id for s in self.loop.settled_sides(settled.receipts) if not s.production]
         assert consumption_order == [m.meter_id for m in model_result.members if m.consumed]
 
     # ---------------------------------------------------------------- state

@@ -81,9 +81,11 @@ def test_a_meters_kind_follows_from_its_limits(loop_env: LoopUnderTest) -> None:
         (MeterKind.PRODUCER, 0, 0),
         (MeterKind.PROSUMER, 0, 9_000),
         (MeterKind.PROSUMER, 12_000, 0),
+        (MeterKind.CONSUMER, MAX_LIMIT_W + 1, 0),
+        (MeterKind.PROSUMER, 12_000, 2**32 - 1),
     ],
     ids=["exporting-consumer", "consumer-without-import", "importing-producer", "producer-without-export",
-         "prosumer-without-import", "prosumer-without-export"],
+         "prosumer-without-import", "prosumer-without-export", "import-of-16.7-MW", "export-of-4.3-GW"],
 )  # fmt: skip
 def test_rejects_limits_that_do_not_fit_the_kind(
     loop_env: LoopUnderTest, kind: MeterKind, import_limit: int, export_limit: int
@@ -93,6 +95,16 @@ def test_rejects_limits_that_do_not_fit_the_kind(
     with pytest.raises(DaiseeError, match=re.escape(expected)):
         loop_env.loop.add_meters([spec])
     assert loop_env.loop.meters(include_removed=True) == []
+
+
+def test_settlement_records_name_meters_by_their_registry_index(loop_env: LoopUnderTest) -> None:
+    receipts = loop_env.loop.add_meters([
+        MeterSpec(METER_A, GATEWAY, WALLET, MeterKind.CONSUMER), MeterSpec(METER_B, GATEWAY, WALLET, MeterKind.PRODUCER)
+    ])  # fmt: skip
+    assert [e.args.index for r in receipts for e in _logs(loop_env, "MeterAdded", r)] == [0, 1]
+    assert (loop_env.loop.meter_id_at(0), loop_env.loop.meter_id_at(1)) == (METER_A, METER_B)
+    with pytest.raises(DaiseeError, match=r"^the loop has no meter number 2: is the RPC node synced with the loop\?"):
+        loop_env.loop.meter_id_at(2)
 
 
 def test_removed_meter_stays_listed_as_inactive(loop_env: LoopUnderTest) -> None:

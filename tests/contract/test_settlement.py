@@ -88,12 +88,9 @@ def test_chunked_settlement_settles_each_meter_exactly_once(signed_loop: SignedL
 
     # four meter-sides: the consumer and prosumer's consumption, then the producer and prosumer's production
     assert len(settled.receipts) == 4
-    consumption = [
-        e["args"]["meterId"] for r in settled.receipts for e in signed_loop.loop.events("ConsumptionSettled", r)
-    ]
-    production = [
-        e["args"]["meterId"] for r in settled.receipts for e in signed_loop.loop.events("ProductionSettled", r)
-    ]
+    sides = signed_loop.loop.settled_sides(settled.receipts)
+    consumption = [s.meter_id for s in sides if not s.production]
+    production = [s.meter_id for s in sides if s.production]
     producer, consumer, prosumer = (h.meter_id for h in signed_loop.households)
     assert consumption == [consumer, prosumer]
     assert production == [producer, prosumer]

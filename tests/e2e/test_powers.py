@@ -148,8 +148,8 @@ _BOTH_WAYS = "or admit the meter as a prosumer"
         ),
         (
             "consumer",
-            ["--import-kva", "5000000"],
-            "--import-kva 5000000 kVA is beyond what a loop accepts (4294967.295 kVA at most)",
+            ["--import-kva", "17000"],
+            "--import-kva 17000 kVA is beyond what a loop accepts (16777.215 kVA at most)",
         ),
     ],
     ids=["consumer-exports", "producer-imports", "no-import", "no-export", "words", "milliwatts", "too-large"],

@@ -137,9 +137,10 @@ def test_constants_mirror_the_contracts(project_root: Path) -> None:
     assert f"SHARE_DENOMINATOR = {SHARE_DENOMINATOR:_};" in allocation
     assert "MAX_METERS = type(uint16).max;" in storage
     assert MAX_METERS == 2**16 - 1
-    # the limits are uint32 in the meter's record
-    assert re.search(r"uint32 importLimitW;\s*uint32 exportLimitW;", storage)
-    assert MAX_LIMIT_W == 2**32 - 1
+    # the limits are uint24 in the meter's record, beside its uint16 index
+    assert re.search(r"uint16 index;\s*uint24 importLimitW;\s*uint24 exportLimitW;", storage)
+    assert "MAX_LIMIT_W = type(uint24).max;" in storage
+    assert MAX_LIMIT_W == 2**24 - 1
 
 
 # --- meter_id ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daisee.domain import MAX_METERS, SHARE_DENOMINATOR, AllocationKey, MeterKind, RejectReason
+from daisee.domain import MAX_LIMIT_W, MAX_METERS, SHARE_DENOMINATOR, AllocationKey, MeterKind, RejectReason
 from daisee.model import (
     ZERO_ADDRESS,
     IntervalResult,
@@ -371,13 +371,30 @@ def test_limits_must_allow_exactly_the_flows_of_the_meters_kind(
 def test_the_kind_decides_which_settlement_lists_a_meter_joins() -> None:
     loop = new_loop()
     for n, (kind, import_limit, export_limit) in enumerate(
-        [(MeterKind.CONSUMER, 1, 0), (MeterKind.PRODUCER, 0, 1), (MeterKind.PROSUMER, 2**32 - 1, 2**32 - 1)], start=1
+        [(MeterKind.CONSUMER, 1, 0), (MeterKind.PRODUCER, 0, 1), (MeterKind.PROSUMER, MAX_LIMIT_W, MAX_LIMIT_W)],
+        start=1,
     ):
         loop.add_meter(
             mid(n), signer(n), payout(n), kind, import_limit_w=import_limit, export_limit_w=export_limit, now=GENESIS
         )
 
     assert loop.settlement_order() == ((mid(1), mid(3)), (mid(2), mid(3)))
+
+
+def test_add_meter_rejects_a_limit_of_16_7_mw_or_more() -> None:
+    loop = new_loop()
+
+    with reverts("InvalidMeterLimits", MeterKind.PRODUCER, 0, MAX_LIMIT_W + 1):
+        loop.add_meter(
+            mid(1),
+            signer(1),
+            payout(1),
+            MeterKind.PRODUCER,
+            import_limit_w=0,
+            export_limit_w=MAX_LIMIT_W + 1,
+            now=GENESIS,
+        )
+    assert loop.meter_ids() == ()
 
 
 def test_add_meter_rejects_a_zero_id_before_anything_else() -> None:

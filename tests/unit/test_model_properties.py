@@ -509,7 +509,7 @@ def test_the_widths_hold_a_century_of_the_widest_readings() -> None:
     assert MAX_METERS * one_day_share < 2**64  # an interval's totals
     assert (2**16 - 1) * MAX_METERS * one_day_share < 2**128  # weighted consumption
     assert one_day_share * MAX_PRICE_PER_WH < 2**MONEY_BITS <= UINT96_MAX  # one claim
-    assert century_wh < 2**52  # a meter's energy in a century
+    assert century_wh < 2**44  # a meter's energy in a century
     assert MAX_METERS * century_wh * MAX_PRICE_PER_WH < 2**128  # an account's debt with every meter
 
 
