@@ -74,6 +74,21 @@ def test_the_depth_of_any_json_is_found_exactly(value: object) -> None:
     assert nesting_depth(json.dumps(value), stop_above=MAX_DEPTH) == min(_depth(value), MAX_DEPTH + 1)
 
 
+def _hidden(depth: int, passes: int) -> str:
+    """`depth` levels whose opening brackets each hide behind `passes` pairs (each pass nests 2 deeper at the
+    bottom): no run of opening brackets is long."""
+    text = "[" * depth + "]" * depth
+    for _ in range(passes):
+        text = text.replace("[", '[{"k": []},')
+    return text
+
+
+@pytest.mark.parametrize("passes", [0, 1, 3, 6])
+@pytest.mark.parametrize("depth", [1, 31, MAX_DEPTH, MAX_DEPTH + 1, 100, 10_000])
+def test_deep_texts_count_exactly_up_to_the_limit_however_they_hide_it(depth: int, passes: int) -> None:
+    assert nesting_depth(_hidden(depth, passes), stop_above=MAX_DEPTH) == min(depth + 2 * passes, MAX_DEPTH + 1)
+
+
 def _scan(brackets: str) -> int:
     """The reference for any text of brackets: the deepest a parser reading it left to right can get."""
     depth = deepest = 0
