@@ -16,10 +16,18 @@ from coincurve import PublicKey
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
+from sha3 import keccak_256
 
 from daisee.domain import address
 from daisee.errors import DaiseeError
+
+
+def keccak(data: bytes) -> bytes:
+    """Keccak-256, by safe-pysha3's C code: eth-hash's pycryptodome backend costs ten times more a call, and a
+    relay hashes three times a reading."""
+    return bytes(keccak_256(data).digest())
+
 
 DOMAIN_NAME = "daisee EnergyLoop"
 DOMAIN_VERSION = "1"
@@ -33,8 +41,8 @@ def _type_string(name: str, fields: tuple[tuple[str, str], ...]) -> str:
 
 DOMAIN_TYPE = _type_string("EIP712Domain", DOMAIN_FIELDS)
 READING_TYPE = _type_string("Reading", READING_FIELDS)
-DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
-READING_TYPEHASH = keccak(text=READING_TYPE)
+DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+READING_TYPEHASH = keccak(READING_TYPE.encode())
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2  # the largest s OpenZeppelin's ECDSA accepts
@@ -66,8 +74,8 @@ class LoopDomain:
         object.__setattr__(self, "loop", loop)
         encoded = (
             DOMAIN_TYPEHASH
-            + keccak(text=DOMAIN_NAME)
-            + keccak(text=DOMAIN_VERSION)
+            + keccak(DOMAIN_NAME.encode())
+            + keccak(DOMAIN_VERSION.encode())
             + _word(self.chain_id)
             + bytes(12)
             + bytes.fromhex(loop[2:])
