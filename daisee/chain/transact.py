@@ -96,6 +96,7 @@ class Sender:
 
     chain: Chain
     address: ChecksumAddress
+    account: LocalAccount | None = field(default=None, repr=False)  # the local key, None for a node's account
     _nonces: NonceBook = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +113,7 @@ class Sender:
         chain.w3.middleware_onion.inject(
             SignAndSendRawMiddlewareBuilder.build(account), name=f"sign-{account.address}", layer=0
         )
-        return cls(chain, account.address)
+        return cls(chain, account.address, account)
 
     def balance(self) -> int:
         return int(self.chain.w3.eth.get_balance(self.address))

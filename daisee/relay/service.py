@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from daisee.errors import DaiseeError
-from daisee.keeper import Keeper
 from daisee.loop import READING_BATCH, Loop
 from daisee.loopback import LOOPBACK
-from daisee.relay.batcher import Batcher
 from daisee.relay.intake import CheckedPost, Intake
 from daisee.relay.logs import log_event
 from daisee.relay.meters import METER_TTL, MeterCache
 from daisee.relay.queue import Fate, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter
 from daisee.relay.server import RelayServer
+from daisee.relay.worker import SendingSettings, sending
 
 DEFAULT_PORT = 8552
 STOP_TIMEOUT = 30.0  # seconds to wait for a batch in flight; its readings stay `submitted` if it outlasts this
@@ -45,18 +44,16 @@ class Relay:
         self.settings = settings or RelaySettings()
         self.queue = ReadingQueue(queue_path, loop.domain)
         self.meters = MeterCache(loop, self.settings.meter_ttl)
-        self.batcher = Batcher(
+        # the batcher, and the keeper (readings stop being accepted two intervals ahead of settlement: a relay
+        # may keep the loop moving too), in a process of their own where the chain allows
+        s = self.settings
+        self.sending = sending(
             loop,
             self.queue,
             self.meters,
-            batch_size=self.settings.batch_size,
-            batch_seconds=self.settings.batch_seconds,
-            in_flight=self.settings.in_flight,
+            SendingSettings(s.batch_size, s.batch_seconds, s.in_flight, s.meter_ttl, s.keeper_seconds),
         )
-        self.intake = Intake(self.meters, self.queue, RateLimiter(self.settings.rate_limit), self.batcher.wake)
-        # readings stop being accepted two intervals ahead of settlement: a relay may keep the loop moving too
-        seconds = self.settings.keeper_seconds
-        self.keeper = None if seconds is None else Keeper(loop, seconds)
+        self.intake = Intake(self.meters, self.queue, RateLimiter(self.settings.rate_limit), self.sending.wake)
         self._server: RelayServer | None = None
         self._stopped = False
 
@@ -68,13 +65,18 @@ class Relay:
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> None:
-        """Listen and start the batcher; raises DaiseeError if the address is taken."""
+        """Listen and start the batcher; raises DaiseeError if the address is taken or the batcher cannot start."""
         try:
             self._server = RelayServer((self.settings.host, self.settings.port), self)
-        except OSError as exc:
+            self.sending.start()
+        except (OSError, DaiseeError) as exc:
             self._stopped = True
+            if self._server is not None:
+                self._server.stop()
             self.meters.close()
             self.queue.close()
+            if isinstance(exc, DaiseeError):
+                raise
             raise DaiseeError(
                 f"cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror}): "
                 "stop what uses it or pick another --port"
@@ -82,9 +84,6 @@ class Relay:
         self._server.start()
         self.intake.start()  # a post that came first waits for it
         self.meters.watch()
-        self.batcher.start()
-        if self.keeper is not None:
-            self.keeper.start()
         log_event(
             "relay_started",
             url=self.url,
@@ -107,14 +106,12 @@ class Relay:
         if self._server is not None:
             self._server.stop()
         self.intake.close()  # what was taken in is on disk
-        finished = self.batcher.stop(STOP_TIMEOUT)
-        if self.keeper is not None and not self.keeper.close(STOP_TIMEOUT):
-            log_event("settlement_still_in_flight", note="the next keeper pass carries on from the chain's state")
+        finished = self.sending.stop(STOP_TIMEOUT)
         depth = self.queue.counts()["queue_depth"]
         self.meters.close()
         if finished:
             self.queue.close()
-        else:  # the batcher thread dies with the process; SQLite keeps every committed step
+        else:  # the batcher dies with its process; SQLite keeps every committed step
             log_event("batch_still_in_flight", note="its readings are checked against the chain at the next start")
         log_event("relay_stopped", queue_depth=depth)
 
@@ -133,15 +130,11 @@ class Relay:
         return {"status": "ok", "chain_id": self.loop.domain.chain_id, "loop": self.loop.address}
 
     def status(self) -> dict[str, Any]:
-        batch, error = self.batcher.last_batch, self.batcher.last_error
         return {
             "chain_id": self.loop.domain.chain_id,
             "loop": self.loop.address,
             **self.queue.counts(),
-            "batches": self.batcher.batches,
-            "last_batch": None if batch is None else asdict(batch),
-            "last_error": None if error is None else {"error": error[0], "at": error[1]},
-            "keeper": None if self.keeper is None else self.keeper.status(),
+            **self.sending.status(),
             "watch": self.meters.watch_status(),
         }
 

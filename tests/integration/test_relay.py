@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,16 @@ from daisee.chain.accounts import create_account
 from daisee.chain.clock import advance_to, chain_time
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode, free_port
+from daisee.chain.transact import Sender
 from daisee.domain import MeterKind
 from daisee.errors import DaiseeError
 from daisee.loop import Loop, MeterSpec
 from daisee.readings import LoopDomain, Reading, SignedReading
 from daisee.relay import Relay, RelaySettings
 from daisee.relay.intake import MAX_BODY_BYTES, REFUSALS_PER_MINUTE
-from daisee.relay.meters import WATCH_SECONDS
+from daisee.relay.meters import WATCH_SECONDS, MeterCache
 from daisee.relay.queue import ReadingQueue
+from daisee.relay.worker import SendingProcess, SendingSettings, SendingThreads, sending
 from tests.contract.conftest import INTERVAL, Household, SignedLoop, make_signed_loop
 
 WAIT_SECONDS = 30.0
@@ -714,14 +717,18 @@ def test_a_relay_refuses_a_taken_port_and_another_loop_s_queue(
 # ---------------------------------------------------------------- the command
 
 
-def test_daisee_relay_serve_runs_until_sigint(env: SignedLoop, isolated_home: Path, tmp_path: Path) -> None:
-    password = "relay-password-never-logged"
-    payer = create_account("relay", password)
+PASSWORD = "relay-password-never-logged"
+
+
+@contextmanager
+def relay_serve(env: SignedLoop, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """`daisee relay serve` paying with a new keystore account, answering: the process, its URL, the account."""
+    payer = create_account("relay", PASSWORD)
     w3 = env.chain.w3
     w3.eth.wait_for_transaction_receipt(
         w3.eth.send_transaction({"from": env.pmo.address, "to": payer.address, "value": Wei(10**18)})
     )
-    (tmp_path / "password").write_text(password + "\n")
+    (tmp_path / "password").write_text(PASSWORD + "\n")
     port = free_port()
     daisee_bin = str(Path(sys.executable).with_name("daisee"))
     command = [daisee_bin, "relay", "serve", "--chain", env.chain.url or "", "--loop", env.loop.address]
@@ -739,26 +746,82 @@ def test_daisee_relay_serve_runs_until_sigint(env: SignedLoop, isolated_home: Pa
                 return False
 
         wait_for("the relay to answer", healthy)
+        yield process, base, payer.address
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_daisee_relay_serve_runs_until_sigint(env: SignedLoop, isolated_home: Path, tmp_path: Path) -> None:
+    with relay_serve(env, tmp_path) as (process, base, payer):
         signed = env.sign(consumer(env), 0, 42, 0)
         assert call(base + "/readings", json.dumps(signed.to_json()).encode())[0] == 202
         where = f"{base}/readings/{signed.reading.meter_id.hex()}/0"
         wait_for("the batch", lambda: call(where)[1]["status"] == "accepted")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=WAIT_SECONDS)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
     assert process.returncode == 0, stderr
     assert accepted_on_chain(env, signed)
     assert (isolated_home / f"relay-{env.chain.chain_id}.sqlite").is_file()
     assert "event=relay_started" in stderr
-    assert "event=batch_submitted" in stderr
+    assert "event=batch_submitted" in stderr  # logged by the batcher's process, through the relay's
     assert "event=relay_stopped queue_depth=0" in stderr
-    assert f"account={payer.address}" in stderr
-    assert password not in stderr
+    assert f"account={payer}" in stderr
+    assert PASSWORD not in stderr
     assert "Traceback" not in stderr
+
+
+def _descendants(pid: int) -> list[int]:
+    """The live processes below `pid` (Linux /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(c) for c in children if _alive(int(c))] + [d for c in children for d in _descendants(int(c))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_batchers_process_never_outlives_the_relay(env: SignedLoop, isolated_home: Path, tmp_path: Path) -> None:
+    with relay_serve(env, tmp_path) as (process, _, _):
+        below = _descendants(process.pid)  # multiprocessing's fork server, and the batcher it forked
+        assert len(below) >= 2
+        process.kill()  # no chance to stop anything
+        process.communicate()
+
+    wait_for("the batcher's process to end", lambda: not any(_alive(pid) for pid in below))
+
+
+def test_the_batcher_runs_in_a_process_of_its_own_on_a_node(make_relay: MakeRelay) -> None:
+    relay = make_relay()
+    assert isinstance(relay.sending, SendingProcess)
+    relay.start()
+    assert relay.status()["batches"] == 0
+    relay.stop()
+    assert relay.sending.exitcode == 0  # it stopped when told, its queue closed
+
+
+def test_the_batcher_runs_in_a_thread_where_no_other_process_can_rebuild_the_loop(
+    env: SignedLoop, tmp_path: Path
+) -> None:
+    # a sender whose key only this process's web3 middleware holds, on a node that does not unlock it
+    local = Account.create()
+    sender = Sender(env.chain, local.address)
+    assert isinstance(sending(Loop(sender, env.loop.address), *_queue_and_meters(env, tmp_path)), SendingThreads)
+    embedded = make_signed_loop(connect("embedded"))
+    assert isinstance(sending(embedded.loop, *_queue_and_meters(embedded, tmp_path / "embedded")), SendingThreads)
+
+
+def _queue_and_meters(env: SignedLoop, folder: Path) -> tuple[ReadingQueue, MeterCache, SendingSettings]:
+    queue = ReadingQueue(folder / "relay.sqlite", env.loop.domain)
+    return queue, MeterCache(env.loop), SendingSettings(100, 10.0, 1, 60.0, None)
 
 
 def test_the_load_benchmark_drives_every_reading_through_the_relay(anvil_node: LocalNode) -> None:
