@@ -20,7 +20,7 @@ import multiprocessing
 import queue as queue_module
 import signal
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.util import Finalize
 from pathlib import Path
@@ -131,12 +131,12 @@ class SendingThreads:
 class _LoopRecipe:
     """A loop and its sender, in picklable parts (the key only crosses a pipe to this relay's own child)."""
 
-    url: str
+    url: str = field(repr=False)  # it may carry a provider's API key
     chain_id: int
     network: str | None
     policy: TxPolicy
     sender: str
-    key: bytes | None
+    key: bytes | None = field(repr=False)
     loop: str
 
     @classmethod
