@@ -18,10 +18,9 @@ from daisee.relay.meters import METER_TTL, MeterCache
 from daisee.relay.queue import Fate, ReadingQueue
 from daisee.relay.ratelimit import RateLimiter
 from daisee.relay.server import RelayServer
-from daisee.relay.worker import SendingSettings, sending
+from daisee.relay.worker import STOP_TIMEOUT, SendingSettings, sending
 
 DEFAULT_PORT = 8552
-STOP_TIMEOUT = 30.0  # seconds to wait for a batch in flight; its readings stay `submitted` if it outlasts this
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from daisee.relay.queue import ReadingQueue
 
 START_TIMEOUT = 60.0  # seconds for the child to import, connect and open the queue (a busy machine included)
 STATUS_TIMEOUT = 10.0
+STOP_TIMEOUT = 30.0  # seconds to wait for a batch in flight; its readings stay `submitted` if it outlasts this
 LOGGERS = ("daisee.relay", "daisee.keeper")
 
 
@@ -295,11 +296,11 @@ def _child_main(
         threads.start()
     except Exception as exc:  # reported to the parent, which raises it in one line
         with lock:
-            events.send(("reply", describe_error(exc, recipe.url) if not isinstance(exc, DaiseeError) else str(exc)))
+            events.send(("reply", describe_error(exc, recipe.url)))
         return
     with lock:
         events.send(("reply", None))
-    timeout = 30.0
+    timeout = STOP_TIMEOUT  # if the parent goes away without saying how long
     while True:
         try:
             command, *args = commands.recv()
