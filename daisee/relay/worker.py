@@ -292,6 +292,7 @@ def _child_main(
         loop = recipe.build()
         queue = ReadingQueue(queue_path, loop.domain)
         meters = MeterCache(loop, settings.meter_ttl)
+        meters.watch()  # the batcher's checks find every meter cached, as the relay's do
         threads = SendingThreads(loop, queue, meters, settings)
         threads.start()
     except Exception as exc:  # reported to the parent, which raises it in one line
