@@ -255,21 +255,34 @@ def _post_all(url: str, process: int, bodies: list[bytes]) -> list[tuple[int, fl
 
 
 def _post_over(url: str, source: str, bodies: list[bytes]) -> list[tuple[int, float]]:
+    """Post each body on one keep-alive connection, as a lean HTTP/1.1 client: http.client costs a post a
+    third of a millisecond, taken on this machine from the relay under test (this costs 50 µs)."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(
-        parts.hostname or "", parts.port, timeout=DRAIN_SECONDS, source_address=(source, 0)
-    )
+    head = f"POST /readings HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\nContent-Length: "
     answers = []
-    try:
+    address = (parts.hostname or "", parts.port or 80)
+    with socket.create_connection(address, timeout=DRAIN_SECONDS, source_address=(source, 0)) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        answer = connection.makefile("rb")
         for body in bodies:
             sent = time.perf_counter()
-            connection.request("POST", "/readings", body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            answers.append((response.status, (time.perf_counter() - sent) * 1000))
-    finally:
-        connection.close()
+            connection.sendall(b"%s%d\r\n\r\n%s" % (head.encode(), len(body), body))
+            answers.append((_read_answer(answer), (time.perf_counter() - sent) * 1000))
     return answers
+
+
+def _read_answer(answer: Any) -> int:
+    """The status of the HTTP/1.1 answer next on `answer` (a binary file), read to its end."""
+    status_line = answer.readline()
+    if not status_line.startswith(b"HTTP/1.1 "):
+        raise DaiseeError(f"the relay answered {status_line[:40]!r}, not HTTP/1.1")
+    length = 0
+    while (line := answer.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    answer.read(length)
+    return int(status_line[9:12])
 
 
 def _wait_warm(relay: Relay) -> None:
