@@ -139,6 +139,9 @@ class ReadingQueue:
         with self._transaction() as db:
 
             def add(readings: Sequence[SignedReading]) -> None:
+                if len(readings) == 1:  # one statement is all or nothing by itself
+                    self._insert(db, 0, readings[0], now)
+                    return
                 db.execute("SAVEPOINT post")
                 try:
                     for index, signed in enumerate(readings):
