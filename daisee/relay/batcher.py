@@ -135,7 +135,7 @@ class Batcher:
                 continue  # not in a later batch in flight, estimated without the earlier: it waits for the next take
             # a reading an earlier attempt may have recorded is checked against the chain as it is now; any
             # other against the cached meter (a reading the chain took meanwhile is caught by its STALE reason)
-            _, reason = self.meters.check(entry.signed, fresh=entry.sent_block is not None)
+            _, reason = self.meters.check(entry.signed, fresh=entry.sent_block is not None, signed_by=entry.signer)
             if reason is RejectReason.STALE_INTERVAL:
                 fates.append((entry, self._fate_on_chain(entry, entry.sent_block)))
             elif reason is not None:

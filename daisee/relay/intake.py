@@ -81,9 +81,11 @@ def parse_readings(body: bytes) -> list[SignedReading]:
 
 @dataclass(frozen=True)
 class CheckedPost:
-    """A post's readings, parsed and checked, from `client` (its address)."""
+    """A post's readings, parsed and checked, from `client` (its address); `signers`, the meter signer each
+    reading's signature was checked against (the batcher recovers it again only if the meter's has changed)."""
 
     readings: list[SignedReading]
+    signers: list[str]
     client: str
 
     @property
@@ -148,12 +150,11 @@ class Intake:
         ChainReadNeededError where a meter or the calendar must be read from the chain first."""
         try:
             readings = parse_readings(body)
-            for index, signed in enumerate(readings):
-                self._check(signed, index, len(readings) > 1, wait)
+            signers = [self._check(signed, index, len(readings) > 1, wait) for index, signed in enumerate(readings)]
         except RefusedError as exc:
             self._refused(exc, client)
             raise
-        return CheckedPost(readings, client)
+        return CheckedPost(readings, signers, client)
 
     def _refused(self, exc: RefusedError, client: str) -> None:
         if exc.status not in (429, 503):  # not the meter's allowance, not the node: the post itself
@@ -202,7 +203,7 @@ class Intake:
             log_event("queued", logging.DEBUG, posts=queued)
             self.on_queued()
 
-    def _add(self, post: CheckedPost, add: Callable[[list[SignedReading]], None]) -> int | RefusedError:
+    def _add(self, post: CheckedPost, add: Callable[[list[SignedReading], list[str]], None]) -> int | RefusedError:
         readings, many = post.readings, post.many
         wanted = Counter(signed.reading.meter_id for signed in readings)
         now = time.monotonic()
@@ -216,7 +217,7 @@ class Intake:
                 index if many else None,
             )
         try:
-            add(readings)
+            add(readings, post.signers)
         except DuplicateReadingError as exc:
             reading = readings[exc.index].reading
             return RefusedError(
@@ -228,7 +229,8 @@ class Intake:
         self.limiter.record(wanted, now)
         return len(readings)
 
-    def _check(self, signed: SignedReading, index: int, many: bool, wait: bool) -> None:
+    def _check(self, signed: SignedReading, index: int, many: bool, wait: bool) -> str:
+        """The meter signer `signed` is signed by, or RefusedError."""
         reading = signed.reading
         meter = f"meter 0x{reading.meter_id.hex()}"
         try:
@@ -240,7 +242,8 @@ class Intake:
             log_event("meter_read_failed", meter=meter, error=error)
             raise RefusedError(503, f"cannot read {meter} from the chain ({error}): try again later") from None
         if reason is None:
-            return
+            assert found is not None  # precheck refuses an unknown meter
+            return found.signer
         status = 409 if reason is RejectReason.STALE_INTERVAL else 422
         message = _refusal(signed, found, reason, self.meters)
         raise RefusedError(status, _prefix(index, many) + message, index if many else None, reason)

@@ -75,9 +75,12 @@ def precheck(
     domain: LoopDomain,
     interval_seconds: int,
     calendar: Calendar | None = None,
+    signed_by: str | None = None,
 ) -> RejectReason | None:
     """Why the loop would skip `signed`, in the contract's order; None if it would not on these grounds.
     `meter` is None for a meter the loop does not know; without a `calendar` its checks are skipped.
+    `signed_by` is a signer `signed` was already checked against (by the relay's intake): if it is still the
+    meter's, the signature is not recovered again.
 
     The meter's checks compare the reading with the meter's last accepted one, and never refuse what the
     chain would take later: were readings of the meter accepted since `meter` was read, each within its
@@ -86,7 +89,7 @@ def precheck(
     """
     if meter is None:
         return RejectReason.UNKNOWN_METER
-    if not signed.verify(domain, meter.signer):
+    if signed_by != meter.signer and not signed.verify(domain, meter.signer):
         return RejectReason.BAD_SIGNATURE
     if not meter.active:
         return RejectReason.METER_INACTIVE
@@ -186,7 +189,7 @@ class MeterCache:
         return Calendar(current, next_to_finalize, next_to_settle)
 
     def check(
-        self, signed: SignedReading, *, fresh: bool = False, wait: bool = True
+        self, signed: SignedReading, *, fresh: bool = False, wait: bool = True, signed_by: str | None = None
     ) -> tuple[MeterInfo | None, RejectReason | None]:
         """The reading's meter and `precheck`'s verdict on it and the calendar; `fresh` skips the meter's cache.
         A refusal that a change of the meter may lift (a rotation, a repair) is made only on the meter as the
@@ -195,13 +198,14 @@ class MeterCache:
         meter, was_read = self._get(meter_id, fresh, wait)
         calendar = self.calendar(wait=wait)
         interval_seconds = self._interval_seconds_now(wait=wait)
-        reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
+        domain = self.loop.domain
+        reason = precheck(signed, meter, domain, interval_seconds, calendar, signed_by)
         if reason in _LIFTED_BY_CHANGE and not was_read:
             meter, _ = self._get(meter_id, True, wait)
-            reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
+            reason = precheck(signed, meter, domain, interval_seconds, calendar, signed_by)
         if reason in _NOT_YET:
             calendar = self.calendar(max_age=min(self.ttl, CALENDAR_RECHECK), wait=wait)
-            reason = precheck(signed, meter, self.loop.domain, interval_seconds, calendar)
+            reason = precheck(signed, meter, domain, interval_seconds, calendar, signed_by)
         return meter, reason
 
     def get(self, meter_id: bytes, *, fresh: bool = False) -> MeterInfo | None:

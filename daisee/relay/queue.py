@@ -20,7 +20,7 @@ from pathlib import Path
 from daisee.errors import DaiseeError
 from daisee.readings import LoopDomain, SignedReading
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each reading keeps the signer the intake checked it against
 RETENTION_SECONDS = 7 * 86_400  # how long the fate of a settled reading can be asked for
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS readings (
     meter_id BLOB NOT NULL,
     interval INTEGER NOT NULL,
     reading TEXT NOT NULL,
+    signer TEXT,
     status TEXT NOT NULL,
     reason TEXT,
     tx TEXT,
@@ -52,10 +53,12 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Entry:
-    """A queued reading; `sent_block` is set when an earlier attempt may have reached the chain."""
+    """A queued reading; `signer`, the address the intake checked its signature against (None if queued by a
+    relay before schema 2); `sent_block` is set when an earlier attempt may have reached the chain."""
 
     id: int
     signed: SignedReading
+    signer: str | None
     received_at: float
     sent_block: int | None
 
@@ -93,6 +96,7 @@ class ReadingQueue:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a 202 means the reading is on disk
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._check_owner(domain)
             self._db.execute(
                 "UPDATE readings SET status = ? WHERE status = ?", (Status.QUEUED, Status.SUBMITTED)
@@ -103,6 +107,14 @@ class ReadingQueue:
         except DaiseeError:
             self._db.close()
             raise
+
+    def _migrate(self) -> None:
+        """Bring a queue of an earlier schema to SCHEMA_VERSION, its readings kept."""
+        with self._transaction() as db:
+            found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if found == ("1",):
+                db.execute("ALTER TABLE readings ADD COLUMN signer TEXT")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def _check_owner(self, domain: LoopDomain) -> None:
         owner = {"schema": str(SCHEMA_VERSION), "chain_id": str(domain.chain_id), "loop": domain.loop}
@@ -127,25 +139,21 @@ class ReadingQueue:
                 raise
             self._db.execute("COMMIT")
 
-    def add(self, readings: Sequence[SignedReading], now: float) -> None:
-        """Queue all `readings` or none; a rejected reading may be queued again, any other is a duplicate."""
-        with self.adding(now) as add:
-            add(readings)
-
     @contextmanager
-    def adding(self, now: float) -> Iterator[Callable[[Sequence[SignedReading]], None]]:
-        """One transaction, one write to disk, for many posts: `add(readings)` queues all of a post's readings
-        or none (raising DuplicateReadingError), and every post it took is on disk once the block ends."""
+    def adding(self, now: float) -> Iterator[Callable[[Sequence[SignedReading], Sequence[str]], None]]:
+        """One transaction, one write to disk, for many posts: `add(readings, signers)` queues all of a post's
+        readings or none (raising DuplicateReadingError), each with the signer its signature was checked
+        against, and every post it took is on disk once the block ends."""
         with self._transaction() as db:
 
-            def add(readings: Sequence[SignedReading]) -> None:
+            def add(readings: Sequence[SignedReading], signers: Sequence[str]) -> None:
                 if len(readings) == 1:  # one statement is all or nothing by itself
-                    self._insert(db, 0, readings[0], now)
+                    self._insert(db, 0, readings[0], signers[0], now)
                     return
                 db.execute("SAVEPOINT post")
                 try:
-                    for index, signed in enumerate(readings):
-                        self._insert(db, index, signed, now)
+                    for index, (signed, signer) in enumerate(zip(readings, signers, strict=True)):
+                        self._insert(db, index, signed, signer, now)
                 except BaseException:
                     db.execute("ROLLBACK TO post")
                     raise
@@ -155,18 +163,19 @@ class ReadingQueue:
             yield add
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, index: int, signed: SignedReading, now: float) -> None:
+    def _insert(db: sqlite3.Connection, index: int, signed: SignedReading, signer: str, now: float) -> None:
         reading = signed.reading
         cursor = db.execute(
-            "INSERT INTO readings (meter_id, interval, reading, status, received_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, interval) DO UPDATE SET "
-            "reading = excluded.reading, status = excluded.status, reason = NULL, tx = NULL, "
-            "sent_block = NULL, received_at = excluded.received_at, updated_at = excluded.updated_at "
+            "INSERT INTO readings (meter_id, interval, reading, signer, status, received_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, interval) DO UPDATE SET "
+            "reading = excluded.reading, signer = excluded.signer, status = excluded.status, reason = NULL, "
+            "tx = NULL, sent_block = NULL, received_at = excluded.received_at, updated_at = excluded.updated_at "
             "WHERE status = ?",
             (
                 reading.meter_id,
                 reading.interval,
                 json.dumps(signed.to_json()),
+                signer,
                 Status.QUEUED,
                 now,
                 now,
@@ -207,11 +216,11 @@ class ReadingQueue:
         """Up to `limit` queued readings, oldest interval first (a meter's readings must reach the loop in order)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, reading, received_at, sent_block FROM readings WHERE status = ? "
+                "SELECT id, reading, signer, received_at, sent_block FROM readings WHERE status = ? "
                 "ORDER BY interval, id LIMIT ?",
                 (Status.QUEUED, limit),
             ).fetchall()
-        return [Entry(i, SignedReading.from_json(json.loads(body)), at, block) for i, body, at, block in rows]
+        return [Entry(i, SignedReading.from_json(json.loads(body)), *rest) for i, body, *rest in rows]
 
     def mark_submitted(self, entries: Sequence[Entry], block: int, now: float) -> None:
         """Record, before sending, that `entries` go in a transaction mined after `block`."""

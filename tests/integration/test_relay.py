@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -660,6 +661,61 @@ def test_a_batch_whose_receipt_was_lost_is_not_sent_again(
     assert fates == [{"status": "accepted", "reason": None, "tx": sent}] * 2
     assert (report["submitted"], report["accepted"], report["batches"]) == (0, 2, 0)
     assert rejections_on_chain(env) == 0
+
+
+def test_a_queue_of_schema_1_is_migrated_and_its_readings_checked_in_full(
+    env: SignedLoop, make_relay: MakeRelay, queue_file: Path
+) -> None:
+    good, forged = env.sign(prosumer(env), 0, 5, 1), env.sign(consumer(env), 0, 9, 0)
+    forged = SignedReading(forged.reading, forged.r, good.vs)  # queued by an old relay: no signer kept
+    with sqlite3.connect(queue_file) as db:
+        db.executescript(SCHEMA_1)
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", "1"), *_owner(env)])
+        db.executemany(
+            "INSERT INTO readings (meter_id, interval, reading, status, received_at, updated_at) "
+            "VALUES (?, 0, ?, 'queued', 1, 1)",
+            [(signed.reading.meter_id, json.dumps(signed.to_json())) for signed in (good, forged)],
+        )
+    db.close()
+
+    queue = ReadingQueue(queue_file, env.loop.domain)
+    assert [(e.signed, e.signer) for e in queue.take(10)] == [(good, None), (forged, None)]
+    queue.close()
+    with make_relay(batch_seconds=0.2) as relay:
+        accepted, rejected = wait_settled(relay, good, forged)
+
+    assert accepted["status"] == "accepted"
+    assert rejected == {"status": "rejected", "reason": "BAD_SIGNATURE", "tx": None}  # recovered, not trusted
+    assert accepted_on_chain(env, good) == [accepted["tx"]]
+
+
+def test_the_queue_keeps_the_signer_each_reading_was_checked_against(
+    env: SignedLoop, make_relay: MakeRelay, queue_file: Path
+) -> None:
+    house = prosumer(env)
+    signed = env.sign(house, 0, 4, 2)
+    with make_relay(batch_seconds=NEVER) as relay:
+        assert post(relay, signed.to_json())[0] == 202
+    queue = ReadingQueue(queue_file, env.loop.domain)
+    [entry] = queue.take(10)
+    queue.close()
+
+    assert (entry.signed, entry.signer) == (signed, house.key.address)
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE readings (
+    id INTEGER PRIMARY KEY, meter_id BLOB NOT NULL, interval INTEGER NOT NULL, reading TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT, tx TEXT, sent_block INTEGER, received_at REAL NOT NULL,
+    updated_at REAL NOT NULL, UNIQUE (meter_id, interval)
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+"""
+
+
+def _owner(env: SignedLoop) -> list[tuple[str, str]]:
+    return [("chain_id", str(env.chain.chain_id)), ("loop", env.loop.domain.loop)]
 
 
 # ---------------------------------------------------------------- the chain changes under the relay

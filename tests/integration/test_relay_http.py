@@ -54,9 +54,10 @@ class MemoryApi:
 
     def check(self, body: bytes, client: str, *, wait: bool = True) -> CheckedPost:
         readings = parse_readings(body)
-        if readings[0].recover(DOMAIN) is None:
+        signers = [signed.recover(DOMAIN) for signed in readings]
+        if None in signers:
             raise RefusedError(422, "not signed")
-        return CheckedPost(readings, client)
+        return CheckedPost(readings, [str(signer) for signer in signers], client)
 
     def commit(self, post: CheckedPost) -> Future[int]:
         self.posted.append(post)
