@@ -11,8 +11,10 @@ readings of the round before.
 
 Reported: how fast the relay took the readings in (`intake_per_s`) and how fast they reached the chain
 (`onchain_per_s`), the latency of a post (`post_p50_ms`, `post_p99_ms`), honest readings that did not land
-(`lost`) or landed twice (`duplicated`), and the same under attack (`hostile`). Loopback only: the relay
-listens on 127.0.0.1 and the chain must be a local node. Run it with
+(`lost`) or landed twice (`duplicated`), and the same under attack (`hostile`); also the CPU time the
+relay's process spent a reading while taking the round in (`relay_cpu_us_per_reading`: its batcher runs in
+a process of its own, not counted), steadier than the rates on a machine whose speed varies from run to
+run. Loopback only: the relay listens on 127.0.0.1 and the chain must be a local node. Run it with
 `python -m daisee.bench_relay --meters 1000 --json OUT`.
 """
 
@@ -78,6 +80,7 @@ class RoundFigures:
     chain_seconds: float  # first post sent → last reading accepted on chain
     latencies_ms: list[float] = field(repr=False)  # of each post
     max_backlog: int  # readings queued or in flight, at worst
+    relay_cpu_seconds: float  # of the relay's process (this one), first post sent → last post answered
     gas_used: int  # the relay's batches
     lost: int  # readings not accepted on chain
     duplicated: int  # readings accepted more than once
@@ -125,6 +128,7 @@ def _summary(rounds: Sequence[RoundFigures]) -> dict[str, Any]:
         "post_p99_ms": _percentile(latencies, 99),
         "lost": sum(r.lost for r in rounds),
         "duplicated": sum(r.duplicated for r in rounds),
+        "relay_cpu_us_per_reading": statistics.median(r.relay_cpu_seconds / r.readings * 1e6 for r in rounds),
         "gas_per_reading": sum(r.gas_used for r in rounds) / sum(r.readings for r in rounds),
         "max_backlog": max(r.max_backlog for r in rounds),
     }
@@ -214,14 +218,14 @@ def _round(
     sampler = threading.Thread(target=sample, name="bench-sampler")
     first_block = int(relay.loop.sender.chain.w3.eth.block_number) + 1
     sampler.start()
-    start = time.perf_counter()
+    start, cpu_at_start = time.perf_counter(), _cpu_seconds()
     try:
         answers = [
             answer
             for process_answers in clients.map(_post_all, [relay.url] * len(shares), range(len(shares)), shares)
             for answer in process_answers
         ]
-        posted = time.perf_counter() - start
+        posted, relay_cpu = time.perf_counter() - start, _cpu_seconds() - cpu_at_start
         refused = [code for code, _ in answers if code != 202]
         if refused:
             raise DaiseeError(f"the relay refused {len(refused)} readings of interval {interval}: {Counter(refused)}")
@@ -239,7 +243,15 @@ def _round(
     batches = {HexStr(f.tx) for f in fates if f is not None and f.tx}
     gas = sum(int(w3.eth.get_transaction_receipt(tx)["gasUsed"]) for tx in batches)
     latencies = [ms for _, ms in answers]
-    return RoundFigures(interval, len(readings), posted, settled, latencies, backlog[0], gas, lost, duplicated)
+    return RoundFigures(
+        interval, len(readings), posted, settled, latencies, backlog[0], relay_cpu, gas, lost, duplicated
+    )
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all its threads (the relay's), user and system."""
+    times = os.times()
+    return times.user + times.system
 
 
 def _post_all(url: str, process: int, bodies: list[bytes]) -> list[tuple[int, float]]:
@@ -415,7 +427,8 @@ def main() -> None:
     for r in [*figures.rounds, *figures.hostile_rounds]:
         print(
             f"interval {r.interval}{' (under attack)' if r.attacks else ''}: {r.readings} readings, intake "
-            f"{r.intake_rate:,.0f}/s, on chain {r.throughput:,.0f}/s, max backlog {r.max_backlog}, "
+            f"{r.intake_rate:,.0f}/s ({r.relay_cpu_seconds / r.readings * 1e6:,.0f} µs of relay CPU a reading), "
+            f"on chain {r.throughput:,.0f}/s, max backlog {r.max_backlog}, "
             f"{r.gas_used / r.readings:,.0f} gas/reading, lost {r.lost}, duplicated {r.duplicated}"
         )
     print(json.dumps(figures.as_json(), indent=2))

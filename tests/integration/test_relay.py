@@ -890,11 +890,13 @@ def test_the_load_benchmark_drives_every_reading_through_the_relay(anvil_node: L
         assert r.gas_used > 0
         assert (r.lost, r.duplicated) == (0, 0)
         assert len(r.latencies_ms) == 12
+        assert r.relay_cpu_seconds > 0
     [attacked] = figures.hostile_rounds
     assert attacked.attacks is not None
     assert set(attacked.attacks) == {"slow", "depth_bomb", "oversize", "garbage", "replay"}
     report = figures.as_json()
     keys = {"intake_per_s", "onchain_per_s", "post_p50_ms", "post_p99_ms", "lost", "duplicated"}
+    keys |= {"relay_cpu_us_per_reading"}
     assert keys <= set(report)
     assert keys <= set(report["hostile"])  # type: ignore[arg-type]
     assert report["meters"] == 12
