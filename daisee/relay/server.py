@@ -309,24 +309,19 @@ async def _body(scope: Scope, receive: Receive) -> bytes:
         raise RefusedError(411, "send the body with a Content-Length header (chunked bodies are not taken)")
     if not (length.isascii() and length.isdigit()):
         raise RefusedError(400, f"Content-Length {length!r} is not a number of bytes")
-    oversize = int(length) > MAX_BODY_BYTES
-    if oversize and int(length) > DISCARD_LIMIT:
+    if int(length) > MAX_BODY_BYTES:
+        if int(length) <= DISCARD_LIMIT:  # read it to the end, or the client may see a reset, not this answer
+            while (message := await receive())["type"] != "http.disconnect" and message.get("more_body", False):
+                pass
         raise RefusedError(413, f"body of {int(length):,} bytes is over {MAX_BODY_BYTES:,}: send fewer readings")
-    # an oversize one is read to its end, or the client may see a reset, not the answer
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            if oversize:
-                break
             raise RefusedError(400, "the client went away before its body arrived")
-        if not oversize:
-            chunks.append(message.get("body", b""))
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    if oversize:
-        raise RefusedError(413, f"body of {int(length):,} bytes is over {MAX_BODY_BYTES:,}: send fewer readings")
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _misrouted(request: Request, status: int) -> RefusedError:
