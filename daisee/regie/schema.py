@@ -71,10 +71,9 @@ meter_hours = Table(  # a meter's steps summed by UTC hour (hours since the epoc
     *_quantities(),
 )
 
-loop_hours = Table(  # the loop's steps summed by UTC hour, with how many meters took part
+loop_hours = Table(  # the loop's steps summed by UTC hour
     "loop_hours",
     metadata,
     Column("hour", BigInteger, primary_key=True, autoincrement=False),
     *_quantities(),
-    Column("meters", Integer, nullable=False),
 )

@@ -59,5 +59,4 @@ def upgrade() -> None:
         "loop_hours",
         sa.Column("hour", sa.BigInteger, primary_key=True, autoincrement=False),
         *_quantities(),
-        sa.Column("meters", sa.Integer, nullable=False),
     )
