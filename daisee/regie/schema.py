@@ -77,3 +77,18 @@ loop_hours = Table(  # the loop's steps summed by UTC hour
     Column("hour", BigInteger, primary_key=True, autoincrement=False),
     *_quantities(),
 )
+
+nonces = Table(  # handed out for a sign-in, taken by it (epoch seconds)
+    "nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+sessions = Table(  # signed-in accounts, by the SHA-256 of their cookie's token (a copy of the store opens none)
+    "sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("address", String(42), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

@@ -1,4 +1,5 @@
-"""The first schema: meters, settled intervals and steps, their hourly sums, the blocks indexed.
+"""The first schema: meters, settled intervals and steps, their hourly sums, the blocks indexed, the
+sign-in nonces and sessions.
 
 Revision ID: 0001
 Revises:
@@ -59,4 +60,15 @@ def upgrade() -> None:
         "loop_hours",
         sa.Column("hour", sa.BigInteger, primary_key=True, autoincrement=False),
         *_quantities(),
+    )
+    op.create_table(
+        "nonces",
+        sa.Column("nonce", sa.String(64), primary_key=True),
+        sa.Column("expires_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "sessions",
+        sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+        sa.Column("address", sa.String(42), nullable=False),
+        sa.Column("expires_at", sa.BigInteger, nullable=False),
     )

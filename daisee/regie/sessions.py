@@ -1,0 +1,59 @@
+"""Sign-in sessions: a nonce handed out for each sign-in and taken by it (a message signs in once), then a
+session token for the browser's cookie, of which the store keeps only the SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, select
+
+from daisee.regie.schema import nonces, sessions
+from daisee.regie.siwe import Expected, SignInError, verify
+
+NONCE_TTL = timedelta(minutes=10)
+SESSION_TTL = timedelta(hours=8)  # at most; a message's own expiration time ends it sooner
+
+
+def issue_nonce(db: Connection, now: datetime) -> str:
+    """A fresh nonce for one sign-in, valid NONCE_TTL; expired ones are forgotten."""
+    db.execute(delete(nonces).where(nonces.c.expires_at <= _epoch(now)))
+    nonce = secrets.token_hex(16)
+    db.execute(nonces.insert().values(nonce=nonce, expires_at=_epoch(now + NONCE_TTL)))
+    return nonce
+
+
+def sign_in(db: Connection, text: str, signature: str, expected: Expected, now: datetime) -> tuple[str, str]:
+    """The signed-in address and a new session token, once `text` is a valid EIP-4361 message signed by
+    its address with a nonce issued here and not used yet (SignInError otherwise)."""
+    message = verify(text, signature, expected, now)
+    taken = db.execute(delete(nonces).where(nonces.c.nonce == message.nonce, nonces.c.expires_at > _epoch(now)))
+    if taken.rowcount != 1:
+        raise SignInError("the message's nonce was not issued here, has expired or was used already: sign in again")
+    ends = now + SESSION_TTL
+    if message.expiration_time is not None:
+        ends = min(ends, message.expiration_time)
+    token = secrets.token_urlsafe(32)
+    db.execute(sessions.insert().values(token_hash=_hash(token), address=message.address, expires_at=_epoch(ends)))
+    return message.address, token
+
+
+def signed_in(db: Connection, token: str, now: datetime) -> str | None:
+    """The address whose live session `token` is, or None."""
+    row = db.execute(
+        select(sessions.c.address).where(sessions.c.token_hash == _hash(token), sessions.c.expires_at > _epoch(now))
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def sign_out(db: Connection, token: str) -> None:
+    db.execute(delete(sessions).where(sessions.c.token_hash == _hash(token)))
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
