@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daisee.errors import DaiseeError
@@ -112,3 +113,31 @@ def _midnight(day: date, tz: ZoneInfo) -> datetime:
         if instant.astimezone(tz).replace(tzinfo=None) == wall:  # this wall time exists
             return instant
     raise DaiseeError(f"day {day} has no first hour in {tz.key}")  # no zone skips three hours
+
+
+@dataclass(frozen=True)
+class LoopCalendar:
+    """The loop's intervals on the civil calendar of `tz`: interval i starts at genesis + i * step."""
+
+    genesis: int  # epoch seconds
+    step_seconds: int
+    tz: ZoneInfo
+
+    def start(self, interval: int) -> datetime:
+        return datetime.fromtimestamp(self.genesis + interval * self.step_seconds, UTC)
+
+    def interval_at(self, instant: datetime) -> int:
+        """The interval in which `instant` falls (negative before genesis)."""
+        return (int(instant.timestamp()) - self.genesis) // self.step_seconds
+
+    def bucket(self, interval: int, granularity: Granularity) -> Bucket:
+        """The bucket of `granularity` in which `interval` starts."""
+        return _bucket_of_interval(self, interval, granularity)
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket_of_interval(calendar: LoopCalendar, interval: int, granularity: Granularity) -> Bucket:
+    if granularity is Granularity.STEP:  # the loop's own step, even if it is not aligned on the epoch
+        start = calendar.start(interval)
+        return Bucket(start, start + timedelta(seconds=calendar.step_seconds), calendar.tz)
+    return bucket_of(calendar.start(interval), granularity, calendar.tz, calendar.step_seconds)

@@ -1,25 +1,46 @@
 """The régie's tables, one schema on SQLite and PostgreSQL (SQLAlchemy Core); Alembic's migrations in
 `migrations/` build it, and a test checks that they build exactly this.
 
-Energies are whole Wh and prices whole token units a Wh, as the chain has them (both fit 64 bits); money is
-computed from them in Python, exactly (a month's bill in an 18-decimal token does not fit 64 bits). Every
-row written from an event carries its block, so that a reorganisation deletes what it undid. Curves are
-read from hourly sums kept by the write path: a member's year is 8,760 rows, whatever the loop's step.
+Energies are whole Wh (they fit 64 bits); amounts of money are decimal text, summed in Python: a side's
+payment is up to 136 bits on chain. Every row written from an event carries its block, so that a
+reorganisation deletes what it undid. Curves are read from sums by bucket (the loop's step, and the civil
+hours, days and months of the store's time zone), kept by the write path: a member's year at hourly
+resolution is 8,760 rows, whatever the number of meters.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+)
 
 metadata = MetaData()
+QUANTITIES = ("cons", "autocons", "prod", "autoprod")  # Enedis' names; COMPLEMENT and SURPLUS are differences
+AMOUNT = String(80)  # a token amount, in decimal digits
 
 
 def _quantities() -> list[Column[int]]:
-    """The four measured quantities of the field (Enedis' names; COMPLEMENT and SURPLUS are differences)."""
-    return [Column(name, BigInteger, nullable=False) for name in ("cons", "autocons", "prod", "autoprod")]
+    return [Column(name, BigInteger, nullable=False) for name in QUANTITIES]
 
 
-meta = Table(
+def _bucket_key() -> list[Column[int]]:
+    """A bucket: its level (`Level`) and its start, in seconds since the epoch."""
+    return [
+        Column("level", SmallInteger, primary_key=True, autoincrement=False),
+        Column("start", BigInteger, primary_key=True, autoincrement=False),
+    ]
+
+
+meta = Table(  # the loop's calendar and terms' bounds, the store's zone, how far it has indexed
     "meta",
     metadata,
     Column("key", String(32), primary_key=True),
@@ -39,13 +60,24 @@ meters = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),  # the loop registry's index
     Column("meter_id", LargeBinary(32), nullable=False, unique=True),
     Column("kind", SmallInteger, nullable=False),
-    Column("payout", String(42), nullable=False),
+    Column("payout", String(42), nullable=False, index=True),
     Column("active_from", BigInteger, nullable=False),
     Column("open_data", Boolean, nullable=False),  # the producer shows its figures to funders
     Column("block", BigInteger, nullable=False),
+    Column("removed_block", BigInteger, nullable=True),
 )
 
-intervals = Table(  # settled intervals
+terms = Table(  # the loop's terms, by epoch
+    "terms",
+    metadata,
+    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("allocation_key", SmallInteger, nullable=False),
+    Column("price_per_wh", BigInteger, nullable=False),
+    Column("from_interval", BigInteger, nullable=False),
+    Column("block", BigInteger, nullable=False),
+)
+
+intervals = Table(  # settled intervals and their price
     "intervals",
     metadata,
     Column("interval", BigInteger, primary_key=True, autoincrement=False),
@@ -53,29 +85,56 @@ intervals = Table(  # settled intervals
     Column("block", BigInteger, nullable=False, index=True),
 )
 
-steps = Table(  # a meter's settled step
-    "steps",
+meter_sums = Table(  # a meter's settled energy by bucket
+    "meter_sums",
+    metadata,
+    Column("meter_idx", Integer, primary_key=True, autoincrement=False),
+    *_bucket_key(),
+    *_quantities(),
+    Index("meter_sums_by_bucket", "level", "start"),
+)
+
+loop_sums = Table(  # the loop's settled energy by bucket, how many meters make it and the largest share
+    "loop_sums",
+    metadata,
+    *_bucket_key(),
+    *_quantities(),
+    Column("consumers", Integer, nullable=False),  # meters with CONS > 0
+    Column("producers", Integer, nullable=False),  # meters with PROD > 0
+    Column("max_cons", BigInteger, nullable=False),
+    Column("max_prod", BigInteger, nullable=False),
+)
+
+sides = Table(  # the settled sides of the blocks a reorganisation may still undo
+    "sides",
+    metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("meter_idx", Integer, primary_key=True, autoincrement=False),
+    Column("interval", BigInteger, primary_key=True, autoincrement=False),
+    Column("production", Boolean, primary_key=True, autoincrement=False),
+    Column("energy_wh", BigInteger, nullable=False),
+    Column("local_wh", BigInteger, nullable=False),
+)
+
+unpaid = Table(  # sides not fully paid at settlement: the rest became a debt, or a receivable
+    "unpaid",
     metadata,
     Column("meter_idx", Integer, primary_key=True, autoincrement=False),
     Column("interval", BigInteger, primary_key=True, autoincrement=False),
-    *_quantities(),
-    Column("block", BigInteger, nullable=False),
-    Index("steps_by_block", "block"),
+    Column("production", Boolean, primary_key=True, autoincrement=False),
+    Column("amount", AMOUNT, nullable=False),
+    Column("block", BigInteger, nullable=False, index=True),
 )
 
-meter_hours = Table(  # a meter's steps summed by UTC hour (hours since the epoch)
-    "meter_hours",
+ledger = Table(  # deposits, withdrawals, repaid debts, paid receivables
+    "ledger",
     metadata,
-    Column("meter_idx", Integer, primary_key=True, autoincrement=False),
-    Column("hour", BigInteger, primary_key=True, autoincrement=False),
-    *_quantities(),
-)
-
-loop_hours = Table(  # the loop's steps summed by UTC hour
-    "loop_hours",
-    metadata,
-    Column("hour", BigInteger, primary_key=True, autoincrement=False),
-    *_quantities(),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("account", String(42), nullable=False, index=True),
+    Column("entry", String(16), nullable=False),
+    Column("amount", AMOUNT, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
 )
 
 nonces = Table(  # handed out for a sign-in, taken by it (epoch seconds)
