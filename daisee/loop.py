@@ -224,24 +224,50 @@ class SettledSide:
 _WH_BITS = (1 << 48) - 1
 
 
-def settled_sides(event: Mapping[str, Any], meter_id_at: Callable[[int], bytes]) -> list[SettledSide]:
-    """The records of one `MetersSettled` event, in settlement order.
+@dataclass(frozen=True)
+class SettledRecord:
+    """One word of a `MetersSettled` event: a meter-side by the meter's index in the registry."""
+
+    meter_index: int
+    production: bool
+    energy_wh: int
+    local_wh: int
+    paid: int
+
+
+def settled_records(records: Iterable[int]) -> list[SettledRecord]:
+    """The words of one `MetersSettled` event, in settlement order.
 
     Each is one word, from the lowest bits: meter index (16), side (8: 0 consumption, 1 production),
-    energy Wh (48), local Wh (48), paid (136); cost and revenue are the local Wh times the event's price.
+    energy Wh (48), local Wh (48), paid (136).
     """
+    return [
+        SettledRecord(
+            meter_index=word & 0xFFFF,
+            production=(word >> 16) & 0xFF == 1,
+            energy_wh=(word >> 24) & _WH_BITS,
+            local_wh=(word >> 72) & _WH_BITS,
+            paid=word >> 120,
+        )
+        for word in records
+    ]
+
+
+def settled_sides(event: Mapping[str, Any], meter_id_at: Callable[[int], bytes]) -> list[SettledSide]:
+    """The sides of one `MetersSettled` event, in settlement order; a side's cost, or revenue, is its local
+    Wh times the event's price."""
     price = event["pricePerWh"]
     return [
         SettledSide(
             interval=event["interval"],
-            meter_id=meter_id_at(word & 0xFFFF),
-            production=(word >> 16) & 0xFF == 1,
-            energy_wh=(word >> 24) & _WH_BITS,
-            local_wh=(local := (word >> 72) & _WH_BITS),
-            value=local * price,
-            paid=word >> 120,
+            meter_id=meter_id_at(r.meter_index),
+            production=r.production,
+            energy_wh=r.energy_wh,
+            local_wh=r.local_wh,
+            value=r.local_wh * price,
+            paid=r.paid,
         )
-        for word in event["records"]
+        for r in settled_records(event["records"])
     ]
 
 

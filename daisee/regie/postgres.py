@@ -9,6 +9,7 @@ throwaway cluster outlives it. A régie in service uses a cluster its operator r
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from daisee.chain.nodes import free_port
 from daisee.errors import DaiseeError
@@ -35,7 +38,17 @@ class LocalPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://{USER}@{LOOPBACK}:{self.port}/postgres"
+        return self.database_url("postgres")
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql+psycopg://{USER}@{LOOPBACK}:{self.port}/{name}"
+
+    def new_database(self) -> str:
+        """The URL of a database created empty for the caller."""
+        name = f"regie_{secrets.token_hex(6)}"
+        with psycopg.connect(f"host={LOOPBACK} port={self.port} user={USER} dbname=postgres", autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")  # a name of hex digits: nothing to quote
+        return self.database_url(name)
 
 
 def find_bin() -> Path:

@@ -67,14 +67,15 @@ meters = Table(
     Column("removed_block", BigInteger, nullable=True),
 )
 
-terms = Table(  # the loop's terms, by epoch
+terms = Table(  # the loop's terms as scheduled: an epoch's latest schedule is the one that holds
     "terms",
     metadata,
-    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", Integer, nullable=False),
     Column("allocation_key", SmallInteger, nullable=False),
     Column("price_per_wh", BigInteger, nullable=False),
     Column("from_interval", BigInteger, nullable=False),
-    Column("block", BigInteger, nullable=False),
 )
 
 intervals = Table(  # settled intervals and their price

@@ -51,11 +51,12 @@ def upgrade() -> None:
     op.create_index("ix_meters_payout", "meters", ["payout"])
     op.create_table(
         "terms",
-        _key("epoch", sa.Integer),
+        _key("block", sa.BigInteger),
+        _key("log_index", sa.Integer),
+        sa.Column("epoch", sa.Integer, nullable=False),
         sa.Column("allocation_key", sa.SmallInteger, nullable=False),
         sa.Column("price_per_wh", sa.BigInteger, nullable=False),
         sa.Column("from_interval", sa.BigInteger, nullable=False),
-        sa.Column("block", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "intervals",

@@ -1,0 +1,300 @@
+"""The régie's indexer: the loop's events into the store, block by confirmed block.
+
+It reads the registry (meters admitted and removed), the terms, the settlements (each side into the sums,
+unpaid sides apart) and the ledger (deposits, withdrawals, repaid debts, paid receivables), in spans of
+blocks the node accepts, each span in one transaction with the block it reached: a restart resumes there
+and counts nothing twice. It waits for the chain's confirmations, and keeps the hashes of the last blocks
+it indexed: when the chain no longer has one, a reorganisation happened, and what the indexer wrote from
+the blocks it undid is taken out before they are indexed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hexbytes import HexBytes
+from sqlalchemy import Connection, Engine, delete, select, update
+from web3.types import EventData, LogReceipt
+
+from daisee.chain.connect import describe_error
+from daisee.chain.logs import event_topic, raw_logs
+from daisee.errors import DaiseeError
+from daisee.loop import Loop, settled_records
+from daisee.regie import sums
+from daisee.regie.calendar import LoopCalendar, zone
+from daisee.regie.schema import blocks, intervals, ledger, meta, meters, terms, unpaid
+
+log = logging.getLogger("daisee.regie")
+SPAN = 2_000  # blocks asked for at once (a node that refuses so many is asked for fewer)
+REORG_DEPTH = 256  # blocks back a reorganisation is undone; the hashes and sides of older ones are forgotten
+POLL_SECONDS = 5.0
+MAX_BACKOFF = 300.0
+LEDGER_ENTRIES = {
+    "Deposited": "deposit",
+    "Withdrawn": "withdrawal",
+    "DebtRepaid": "debt_repaid",
+    "ReceivablePaid": "receivable_paid",
+}
+WATCHED = ("TermsScheduled", "MeterAdded", "MeterRemoved", "MetersSettled", *LEDGER_ENTRIES)
+_CONFIG = ("genesis", "interval_seconds", "grace_seconds", "notice_seconds", "price_cap_per_wh")
+
+
+@dataclass(frozen=True)
+class LoopFacts:
+    """What the store says of its loop: the chain and contract it indexes, its calendar and bounds."""
+
+    chain_id: int
+    loop: str
+    zone: str
+    genesis: int
+    interval_seconds: int
+    grace_seconds: int
+    notice_seconds: int
+    price_cap_per_wh: int
+    treasury: str
+    settlement_token: str
+
+    @property
+    def calendar(self) -> LoopCalendar:
+        return LoopCalendar(self.genesis, self.interval_seconds, zone(self.zone))
+
+
+def read_meta(db: Connection) -> dict[str, str]:
+    return {row.key: row.value for row in db.execute(select(meta))}
+
+
+def loop_facts(db: Connection) -> LoopFacts | None:
+    """The store's loop, or None if it indexes none yet."""
+    found = read_meta(db)
+    if "loop" not in found:
+        return None
+    return LoopFacts(
+        chain_id=int(found["chain_id"]),
+        loop=found["loop"],
+        zone=found["zone"],
+        **{name: int(found[name]) for name in _CONFIG},
+        treasury=found["treasury"],
+        settlement_token=found["settlement_token"],
+    )
+
+
+class Indexer:
+    """Follows one loop's events into one store."""
+
+    def __init__(
+        self, engine: Engine, loop: Loop, from_block: int, tz: ZoneInfo, confirmations: int | None = None
+    ) -> None:
+        self.engine, self.loop = engine, loop
+        chain = loop.sender.chain
+        self.confirmations = chain.policy.confirmations if confirmations is None else confirmations
+        events = loop.contract.events
+        self._events = {event_topic(getattr(events, name)): getattr(events, name)() for name in WATCHED}
+        self.facts = self._open(from_block, tz)
+        self.calendar = self.facts.calendar
+        self.last_error: str | None = None
+        self.head: int | None = None
+        self._timestamps: dict[int, int] = {}
+        self._handlers: dict[str, Callable[[Connection, EventData], None]] = {
+            "TermsScheduled": self._on_terms,
+            "MeterAdded": self._on_meter_added,
+            "MeterRemoved": self._on_meter_removed,
+            "MetersSettled": self._on_settled,
+            **dict.fromkeys(LEDGER_ENTRIES, self._on_ledger),
+        }
+
+    def _open(self, from_block: int, tz: ZoneInfo) -> LoopFacts:
+        """The store's loop: this one, written down the first time; DaiseeError if it indexes another."""
+        chain_id, address = self.loop.sender.chain.chain_id, self.loop.address
+        with self.engine.begin() as db:
+            facts = loop_facts(db)
+            if facts is None:
+                config = self.loop.config()
+                values = {
+                    "chain_id": str(chain_id),
+                    "loop": address,
+                    "zone": tz.key,
+                    **{name: str(getattr(config, name)) for name in _CONFIG},
+                    "treasury": config.treasury,
+                    "settlement_token": config.settlement_token,
+                    "next_block": str(from_block),
+                }
+                db.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
+                facts = loop_facts(db)
+                assert facts is not None
+        if (facts.chain_id, facts.loop) != (chain_id, address):
+            raise DaiseeError(
+                f"this store indexes loop {facts.loop} on chain {facts.chain_id}, not {address} on chain "
+                f"{chain_id}: give each loop a store of its own (--db)"
+            )
+        if facts.zone != tz.key:
+            raise DaiseeError(
+                f"this store keeps its sums in the civil time of {facts.zone}, not {tz.key}: use --zone "
+                f"{facts.zone}, or index into a new store (--db)"
+            )
+        return facts
+
+    @property
+    def next_block(self) -> int:
+        with self.engine.connect() as db:
+            return int(read_meta(db)["next_block"])
+
+    def catch_up(self) -> int:
+        """Index every confirmed block not indexed yet, after undoing a reorganisation if there was one; how
+        many events were indexed. RPC failures propagate, and the store keeps what the spans before wrote."""
+        w3 = self.loop.sender.chain.w3
+        self.head = int(w3.eth.block_number)
+        last = self.head - self.confirmations
+        self._undo_reorganisation()
+        indexed = 0
+        first = self.next_block
+        while first <= last:
+            end = min(first + SPAN - 1, last)
+            end_hash = HexBytes(w3.eth.get_block(end)["hash"])
+            logs = raw_logs(w3, self.loop.address, list(self._events), first, end)
+            if HexBytes(w3.eth.get_block(end)["hash"]) != end_hash:  # the chain reorganised meanwhile: next time
+                break
+            with self.engine.begin() as db:
+                self._apply(db, logs)
+                seen = {int(entry["blockNumber"]): HexBytes(entry["blockHash"]) for entry in logs}
+                seen[end] = end_hash
+                db.execute(blocks.insert(), [{"number": n, "hash": bytes(h)} for n, h in sorted(seen.items())])
+                db.execute(delete(blocks).where(blocks.c.number < end - REORG_DEPTH))
+                sums.forget_before(db, end - REORG_DEPTH)
+                db.execute(update(meta).where(meta.c.key == "next_block").values(value=str(end + 1)))
+            indexed += len(logs)
+            first = end + 1
+            self._timestamps.clear()
+        return indexed
+
+    def _undo_reorganisation(self) -> None:
+        """If the chain lost blocks that were indexed, take out what they wrote and index again from there."""
+        w3 = self.loop.sender.chain.w3
+        with self.engine.connect() as db:
+            kept = db.execute(select(blocks.c.number, blocks.c.hash).order_by(blocks.c.number.desc())).all()
+        for depth, (number, stored) in enumerate(kept):
+            found = w3.eth.get_block(number) if number <= int(w3.eth.block_number) else None
+            if found is not None and bytes(HexBytes(found["hash"])) == bytes(stored):
+                if depth:
+                    self._undo_after(number)
+                return
+        if kept:
+            raise DaiseeError(
+                f"the chain reorganised more than the {REORG_DEPTH} blocks the store can undo: index the loop "
+                "into a new store (--db)"
+            )
+
+    def _undo_after(self, block: int) -> None:
+        with self.engine.begin() as db:
+            undone = sums.undo_from(db, block + 1, self.calendar)
+            for table in (meters, terms, intervals, unpaid, ledger):
+                db.execute(delete(table).where(table.c.block > block))
+            db.execute(update(meters).where(meters.c.removed_block > block).values(removed_block=None))
+            db.execute(delete(blocks).where(blocks.c.number > block))
+            db.execute(update(meta).where(meta.c.key == "next_block").values(value=str(block + 1)))
+        log.warning("event=reorganisation fork_block=%d sides_undone=%d", block, undone)
+
+    def _apply(self, db: Connection, logs: Sequence[LogReceipt]) -> None:
+        for entry in logs:
+            event = self._events[HexBytes(entry["topics"][0])].process_log(entry)
+            self._handlers[event["event"]](db, event)
+
+    def _on_terms(self, db: Connection, event: EventData) -> None:
+        args = event["args"]
+        db.execute(
+            terms.insert().values(
+                block=event["blockNumber"],
+                log_index=event["logIndex"],
+                epoch=args["epoch"],
+                allocation_key=args["key"],
+                price_per_wh=args["pricePerWh"],
+                from_interval=args["from"],
+            )
+        )
+
+    def _on_meter_added(self, db: Connection, event: EventData) -> None:
+        args = event["args"]
+        db.execute(
+            meters.insert().values(
+                idx=args["index"],
+                meter_id=bytes(args["meterId"]),
+                kind=args["kind"],
+                payout=args["payout"],
+                active_from=args["activeFrom"],
+                open_data=False,
+                block=event["blockNumber"],
+            )
+        )
+
+    def _on_meter_removed(self, db: Connection, event: EventData) -> None:
+        removed = update(meters).where(meters.c.meter_id == bytes(event["args"]["meterId"]))
+        db.execute(removed.values(removed_block=event["blockNumber"]))
+
+    def _on_settled(self, db: Connection, event: EventData) -> None:
+        args, block = event["args"], event["blockNumber"]
+        interval, price = args["interval"], args["pricePerWh"]
+        records = settled_records(args["records"])
+        known = db.execute(select(intervals.c.interval).where(intervals.c.interval == interval)).first()
+        if known is None:  # its first settlement transaction
+            db.execute(intervals.insert().values(interval=interval, price_per_wh=price, block=block))
+        sides = [sums.Side(r.meter_index, interval, r.production, r.energy_wh, r.local_wh) for r in records]
+        sums.record(db, sides, block, self.calendar)
+        short = [r for r in records if r.paid < r.local_wh * price]
+        if short:
+            rows = [
+                {
+                    "meter_idx": r.meter_index,
+                    "interval": interval,
+                    "production": r.production,
+                    "amount": str(r.local_wh * price - r.paid),
+                    "block": block,
+                }
+                for r in short
+            ]
+            db.execute(unpaid.insert(), rows)
+
+    def _on_ledger(self, db: Connection, event: EventData) -> None:
+        args = event["args"]
+        amount = args["received"] if event["event"] == "Deposited" else args["amount"]
+        db.execute(
+            ledger.insert().values(
+                block=event["blockNumber"],
+                log_index=event["logIndex"],
+                account=args["account"],
+                entry=LEDGER_ENTRIES[event["event"]],
+                amount=str(amount),
+                timestamp=self._timestamp(event["blockNumber"]),
+            )
+        )
+
+    def _timestamp(self, block: int) -> int:
+        if block not in self._timestamps:
+            self._timestamps[block] = int(self.loop.sender.chain.w3.eth.get_block(block)["timestamp"])
+        return self._timestamps[block]
+
+    def status(self) -> dict[str, Any]:
+        """How far the store has come: the next block to index, the chain's head, the last failure."""
+        return {"next_block": self.next_block, "head": self.head, "last_error": self.last_error}
+
+    def run(self, stop: threading.Event, every: float = POLL_SECONDS) -> None:
+        """Catch up every `every` seconds until `stop` is set, riding out node failures with a growing delay."""
+        pause = every
+        while not stop.is_set():
+            try:
+                indexed = self.catch_up()
+            except DaiseeError:
+                raise  # the store cannot follow this chain: nothing to retry
+            except Exception as exc:
+                self.last_error = describe_error(exc, self.loop.sender.chain.url)
+                log.warning("event=index_failed error=%s retry_in=%.0fs", self.last_error, pause)
+                stop.wait(pause)
+                pause = min(pause * 2, MAX_BACKOFF)
+                continue
+            self.last_error, pause = None, every
+            if indexed:
+                log.info("event=indexed events=%d next_block=%d", indexed, self.next_block)
+            stop.wait(every)
