@@ -134,6 +134,15 @@ class LoopCalendar:
         """The bucket of `granularity` in which `interval` starts."""
         return _bucket_of_interval(self, interval, granularity)
 
+    def buckets(self, start: datetime, end: datetime, granularity: Granularity) -> Iterator[Bucket]:
+        """Every bucket that meets [start, end); steps are the loop's own, those that start in it."""
+        if granularity is not Granularity.STEP:
+            yield from buckets(start, end, granularity, self.tz, self.step_seconds)
+            return
+        first = -((self.genesis - int(start.timestamp())) // self.step_seconds)  # the first to start at or after
+        for interval in range(first, self.interval_at(end - timedelta(microseconds=1)) + 1):
+            yield self.bucket(interval, granularity)
+
 
 @lru_cache(maxsize=1 << 16)
 def _bucket_of_interval(calendar: LoopCalendar, interval: int, granularity: Granularity) -> Bucket:
