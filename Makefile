@@ -14,11 +14,13 @@ install:
 	$(PYTHON) -m pip install --quiet .
 
 ## Install the development toolchain (npm: solc-js, OpenZeppelin, anvil, ganache; pip: daisee[dev];
-## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the report's page).
+## Debian: the mosquitto broker the gateway tests start on loopback, chromium for the pages, PostgreSQL
+## for the régie's store; the tests start their own clusters on loopback).
 install-dev: brownie
-	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null || \
+	(command -v mosquitto || test -x /usr/sbin/mosquitto) >/dev/null && command -v chromium >/dev/null && \
+		(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb) >/dev/null 2>&1 || \
 		($(SUDO) apt-get $(APT_WAIT) update -qq && \
-		 $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq mosquitto chromium)
+		 $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq mosquitto chromium postgresql)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 
