@@ -3,11 +3,9 @@ sums computed the slow way from the same sides, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from fractions import Fraction
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -16,20 +14,12 @@ from daisee.regie.calendar import Granularity, LoopCalendar, zone
 from daisee.regie.curves import Energy, Period, loop_curve, member_curve
 from daisee.regie.publish import PublicationRule, public_curve
 from daisee.regie.schema import metadata
-from daisee.regie.store import open_store
 from daisee.regie.sums import Side, record
 
 # the loop starts at midnight in Paris on 2026-10-24: the day after is the one summer time ends (25 hours)
 CALENDAR = LoopCalendar(genesis=1_792_792_800, step_seconds=900, tz=zone("Europe/Paris"))
 DAY, DST_DAY = range(0, 96), range(96, 196)
 RULE = PublicationRule()
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    engine = open_store(store_url)
-    yield engine
-    engine.dispose()
 
 
 def _record(store: Engine, sides: list[Side]) -> None:

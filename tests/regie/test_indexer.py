@@ -3,9 +3,6 @@ what the chain settled, after restarts, failures mid-way, confirmations and reor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, select
 from web3.types import RPCEndpoint
@@ -21,31 +18,9 @@ from daisee.regie import indexer as indexer_module
 from daisee.regie.calendar import Granularity, zone
 from daisee.regie.indexer import Indexer
 from daisee.regie.schema import intervals, ledger, loop_sums, meter_sums, meters, terms
-from daisee.regie.store import open_store
 from daisee.regie.sums import level
 
 PARIS = zone("Europe/Paris")
-HOUSEHOLDS, INTERVALS = 6, 5
-
-
-@pytest.fixture(scope="module")
-def node(project_root: Path) -> Iterator[LocalNode]:
-    with LocalNode("anvil", project_root=project_root) as anvil:
-        yield anvil
-
-
-@pytest.fixture(scope="module")
-def played(node: LocalNode) -> tuple[Loop, DemoRun]:
-    sender = Sender.dev(connect(node.url))
-    run = run_demo(sender, simulated_households(HOUSEHOLDS, 4), AllocationKey.PRORATA, INTERVALS, seed=4)
-    return Loop(sender, run.deployment.address), run
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    engine = open_store(store_url)
-    yield engine
-    engine.dispose()
 
 
 def _steps(store: Engine) -> dict[tuple[bytes, int], tuple[int, ...]]:
@@ -73,17 +48,17 @@ def test_the_store_holds_what_the_chain_settled(store: Engine, played: tuple[Loo
     indexed = Indexer(store, loop, run.deployment.block, PARIS)
     assert indexed.catch_up() > 0
 
-    assert _steps(store) == _expected(loop, run, range(INTERVALS))
+    assert _steps(store) == _expected(loop, run, range(run.intervals))
     with store.connect() as db:
         stored = db.execute(select(meters.c.meter_id, meters.c.kind, meters.c.payout).order_by(meters.c.idx)).all()
         assert stored == [(h.meter_id, h.kind.value, h.payout) for h in run.households]
         prices = db.execute(select(intervals.c.interval, intervals.c.price_per_wh).order_by(intervals.c.interval))
-        assert prices.all() == [(t, 100) for t in range(INTERVALS)]
+        assert prices.all() == [(t, 100) for t in range(run.intervals)]
         assert db.execute(select(terms.c.epoch, terms.c.price_per_wh)).all() == [(0, 100)]
         deposits = db.execute(select(ledger.c.account).where(ledger.c.entry == "deposit")).scalars().all()
         assert sorted(deposits) == sorted(h.payout for h in run.households if h.kind.name != "PRODUCER")
         day = db.execute(select(loop_sums).where(loop_sums.c.level == level(Granularity.MONTH))).all()
-    cons = sum(r.consumed for t in range(INTERVALS) for r in run.results[t].values())
+    cons = sum(r.consumed for t in range(run.intervals) for r in run.results[t].values())
     assert sum(row.cons for row in day) == cons
 
 
@@ -107,10 +82,10 @@ def test_a_restart_resumes_where_the_store_stopped_and_counts_nothing_twice(
 
     Indexer(store, loop, run.deployment.block, PARIS).catch_up()  # a new process, from where the store is
     assert Indexer(store, loop, run.deployment.block, PARIS).catch_up() == 0
-    assert _steps(store) == _expected(loop, run, range(INTERVALS))
+    assert _steps(store) == _expected(loop, run, range(run.intervals))
 
 
-def test_only_confirmed_blocks_are_indexed(store: Engine, played: tuple[Loop, DemoRun], node: LocalNode) -> None:
+def test_only_confirmed_blocks_are_indexed(store: Engine, played: tuple[Loop, DemoRun], regie_node: LocalNode) -> None:
     loop, run = played
     indexer = Indexer(store, loop, run.deployment.block, PARIS, confirmations=3)
     indexer.catch_up()
@@ -119,7 +94,7 @@ def test_only_confirmed_blocks_are_indexed(store: Engine, played: tuple[Loop, De
     _mine(loop, 3)
     indexer.catch_up()
     assert indexer.next_block == head + 1
-    assert _steps(store) == _expected(loop, run, range(INTERVALS))
+    assert _steps(store) == _expected(loop, run, range(run.intervals))
 
 
 def test_a_store_indexes_one_loop_in_one_time_zone(store: Engine, played: tuple[Loop, DemoRun]) -> None:
@@ -132,8 +107,8 @@ def test_a_store_indexes_one_loop_in_one_time_zone(store: Engine, played: tuple[
         Indexer(store, other, run.deployment.block, PARIS)
 
 
-def test_a_reorganisation_takes_out_what_the_lost_blocks_wrote(store: Engine, node: LocalNode) -> None:
-    sender = Sender.dev(connect(node.url))
+def test_a_reorganisation_takes_out_what_the_lost_blocks_wrote(store: Engine, regie_node: LocalNode) -> None:
+    sender = Sender.dev(connect(regie_node.url))
     w3 = sender.chain.w3
     snapshots: list[str] = []
 
