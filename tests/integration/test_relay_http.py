@@ -21,6 +21,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 from openapi_spec_validator import validate
 
+from daisee import http_service
 from daisee.readings import LoopDomain, Reading
 from daisee.relay import server
 from daisee.relay.intake import CheckedPost, RefusedError, parse_readings
@@ -69,7 +70,7 @@ class MemoryApi:
 
 @pytest.fixture(autouse=True)
 def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "REQUEST_DEADLINE", DEADLINE)
+    monkeypatch.setattr(http_service, "REQUEST_DEADLINE", DEADLINE)
 
 
 @pytest.fixture
@@ -201,7 +202,7 @@ def test_an_idle_keep_alive_connection_is_closed(relay: RelayServer) -> None:
     connection.request("GET", "/health")
     connection.getresponse().read()
 
-    assert closed_by_peer(connection.sock, server.KEEP_ALIVE + 3)
+    assert closed_by_peer(connection.sock, http_service.KEEP_ALIVE + 3)
 
 
 @pytest.mark.parametrize("stage", ["headers", "body", "nothing"])
@@ -236,14 +237,14 @@ def test_a_client_trickling_its_request_is_dropped_at_the_deadline(
 def test_a_hundred_slow_clients_neither_starve_an_honest_one_nor_delay_the_stop(api: MemoryApi) -> None:
     relay = RelayServer(("127.0.0.1", 0), api)
     relay.start()
-    slow = [raw_socket(relay) for _ in range(server.CLIENT_CONNECTIONS - 4)]
+    slow = [raw_socket(relay) for _ in range(http_service.CLIENT_CONNECTIONS - 4)]
     for sock in slow:
         sock.sendall(b"POST /readings HTTP/1.1\r\nHost: x\r\nContent-Len")
     try:
         assert request(relay, "POST", "/readings", BODY)[:2] == (202, {"queued": 1})
         started = time.monotonic()
         relay.stop()
-        assert time.monotonic() - started < server.STOP_GRACE + 1
+        assert time.monotonic() - started < http_service.STOP_GRACE + 1
     finally:
         relay.stop()
         for sock in slow:
@@ -266,8 +267,8 @@ def test_stopping_lets_a_request_in_progress_finish() -> None:
 
 
 def test_one_client_cannot_hold_every_connection(relay: RelayServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "REQUEST_DEADLINE", 60.0)  # the held connections stay however slow the machine
-    held = [raw_socket(relay) for _ in range(server.CLIENT_CONNECTIONS)]
+    monkeypatch.setattr(http_service, "REQUEST_DEADLINE", 60.0)  # the held connections stay however slow the machine
+    held = [raw_socket(relay) for _ in range(http_service.CLIENT_CONNECTIONS)]
     try:
         time.sleep(0.2)
         extra = raw_socket(relay)
@@ -280,7 +281,7 @@ def test_one_client_cannot_hold_every_connection(relay: RelayServer, monkeypatch
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503 ")
     assert json.loads(body) == {
-        "error": f"client 127.0.0.1 has {server.CLIENT_CONNECTIONS} connections open: reuse them"
+        "error": f"client 127.0.0.1 has {http_service.CLIENT_CONNECTIONS} connections open: reuse them"
     }
 
 
