@@ -16,13 +16,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 import anyio.to_thread
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from daisee.event_log import LogEvent
 from daisee.loopback import LOOPBACK
 
 try:
@@ -37,8 +37,6 @@ CLIENT_CONNECTIONS = 64  # open connections from one address; beyond, new ones a
 STOP_GRACE = 5  # seconds stopping waits for requests in progress
 START_TIMEOUT = 10.0
 WORKER_THREADS = 4  # for the blocking work: they share one interpreter lock, and more only queue for it
-
-LogEvent = Callable[..., None]  # log_event(event, level=INFO, **fields)
 
 
 class HttpService:

@@ -89,6 +89,11 @@ def chain_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _apply(command, [_CHAIN, _CHAIN_ID, _ACCOUNT, _PASSWORD_FILE, _DEPLOYMENTS, _CONFIRMATIONS, _MAX_FEE])
 
 
+def read_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--chain`, `--chain-id`, `--deployments` and `--confirmations`: for commands that only read the chain."""
+    return _apply(command, [_CHAIN, _CHAIN_ID, _DEPLOYMENTS, _CONFIRMATIONS])
+
+
 def _settlement_token(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
     return None if value == "none" else value if value == TEST_EURO else address(value, "--token")
 

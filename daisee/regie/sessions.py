@@ -24,9 +24,9 @@ def issue_nonce(db: Connection, now: datetime) -> str:
     return nonce
 
 
-def sign_in(db: Connection, text: str, signature: str, expected: Expected, now: datetime) -> tuple[str, str]:
-    """The signed-in address and a new session token, once `text` is a valid EIP-4361 message signed by
-    its address with a nonce issued here and not used yet (SignInError otherwise)."""
+def sign_in(db: Connection, text: str, signature: str, expected: Expected, now: datetime) -> tuple[str, str, datetime]:
+    """The signed-in address, a new session token and when the session ends, once `text` is a valid
+    EIP-4361 message signed by its address with a nonce issued here and not used yet (SignInError otherwise)."""
     message = verify(text, signature, expected, now)
     taken = db.execute(delete(nonces).where(nonces.c.nonce == message.nonce, nonces.c.expires_at > _epoch(now)))
     if taken.rowcount != 1:
@@ -36,7 +36,7 @@ def sign_in(db: Connection, text: str, signature: str, expected: Expected, now: 
         ends = min(ends, message.expiration_time)
     token = secrets.token_urlsafe(32)
     db.execute(sessions.insert().values(token_hash=_hash(token), address=message.address, expires_at=_epoch(ends)))
-    return message.address, token
+    return message.address, token, ends
 
 
 def signed_in(db: Connection, token: str, now: datetime) -> str | None:

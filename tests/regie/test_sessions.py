@@ -31,8 +31,9 @@ def _message(store: Engine, **changed: object) -> str:
 def test_a_signed_message_opens_a_session_whose_token_the_store_does_not_keep(store: Engine) -> None:
     text = _message(store)
     with store.begin() as db:
-        address, token = sign_in(db, text, sign(text), EXPECTED, NOW)
+        address, token, ends = sign_in(db, text, sign(text), EXPECTED, NOW)
     assert address == MEMBER.address
+    assert ends == NOW + SESSION_TTL
     with store.begin() as db:
         assert signed_in(db, token, NOW + timedelta(hours=7)) == MEMBER.address
         assert signed_in(db, token, NOW + SESSION_TTL) is None  # the message expires later: the session does not
@@ -60,6 +61,7 @@ def test_a_nonce_expires_and_a_session_ends_with_its_message(store: Engine) -> N
         sign_in(db, late, sign(late), EXPECTED, NOW + NONCE_TTL)
     short = _message(store, expiration_time=NOW + timedelta(minutes=30))
     with store.begin() as db:
-        _, token = sign_in(db, short, sign(short), EXPECTED, NOW)
+        _, token, ends = sign_in(db, short, sign(short), EXPECTED, NOW)
+        assert ends == NOW + timedelta(minutes=30)
         assert signed_in(db, token, NOW + timedelta(minutes=29)) == MEMBER.address
         assert signed_in(db, token, NOW + timedelta(minutes=30)) is None

@@ -1,0 +1,129 @@
+"""`daisee regie`: the loop's data service — its curves for everyone, each member's own, exports."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from daisee.chain.accounts import daisee_home
+from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
+from daisee.chain.transact import Sender
+from daisee.cli.options import open_chain, read_options
+from daisee.domain import address, price_per_wh
+from daisee.errors import DaiseeError
+from daisee.loop import Loop
+from daisee.loopback import LOOPBACK
+from daisee.regie.calendar import DEFAULT_ZONE
+from daisee.regie.publish import DEFAULT_MIN_METERS, PublicationRule
+from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
+
+
+@click.group()
+def regie() -> None:
+    """The régie de données: the loop's data service, on its members' terms."""
+
+
+@regie.command("serve")
+@read_options
+@click.option("--loop", "loop_address", help="Loop contract address (default: the deployment record's).")
+@click.option(
+    "--from-block",
+    type=click.IntRange(min=0),
+    help="First block to index (default: the deployment record's; needed with --loop).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    help="Store URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: a SQLite file regie-<chain id>.sqlite "
+    "in $DAISEE_HOME or ~/.daisee).",
+)
+@click.option("--host", default=LOOPBACK, show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--zone", default=DEFAULT_ZONE, show_default=True, help="The civil time zone of the curves (IANA).")
+@click.option(
+    "--min-meters",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MIN_METERS,
+    show_default=True,
+    help="Meters an aggregate needs before everyone may see it (and none may make over half of it).",
+)
+@click.option(
+    "--grid-price",
+    default="0.25",
+    show_default=True,
+    help="The grid's price per kWh the bills compare with (in the ledger's currency).",
+)
+@click.option(
+    "--public-url", help="The URL members reach the régie at, behind a proxy (https://…): they sign in to it."
+)
+def serve(
+    chain_target: str,
+    chain_id: int | None,
+    deployments_dir: Path,
+    loop_address: str | None,
+    from_block: int | None,
+    db_url: str | None,
+    host: str,
+    port: int,
+    zone: str,
+    min_meters: int,
+    grid_price: str,
+    public_url: str | None,
+) -> None:
+    """Index the loop into the store and serve its pages and API until Ctrl-C (or SIGTERM).
+
+    Everyone sees the loop's curves as the publication rule allows; a member signs in with its payout
+    account (Sign-In with Ethereum) and sees its own curves against the loop's and its bills. The API is
+    described at /openapi.json.
+    """
+    chain = open_chain(chain_target, chain_id)
+    if loop_address:
+        if from_block is None:
+            raise DaiseeError("--loop needs --from-block: the block the loop was deployed in (or an earlier one)")
+        loop_at, first = address(loop_address, "--loop"), from_block
+    else:
+        deployment = load_deployment(chain, deployments_dir)
+        loop_at, first = deployment.address, deployment.block if from_block is None else from_block
+    loop_at = chain.w3.to_checksum_address(loop_at)
+    if not chain.w3.eth.get_code(loop_at):
+        raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
+    loop = Loop(Sender(chain, chain.w3.to_checksum_address(ZERO_ADDRESS)), loop_at)  # the régie only reads
+    settings = RegieSettings(
+        db_url or f"sqlite:///{daisee_home() / f'regie-{chain.chain_id}.sqlite'}",
+        host=host,
+        port=port,
+        zone=zone,
+        rule=PublicationRule(min_meters),
+        grid_price_per_wh=price_per_wh(grid_price),
+        public_url=public_url,
+    )
+    _log_to_stderr()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    service = Regie(settings, loop, first)
+    service.start()
+    click.echo(f"régie of loop {loop_at} at {service.url}", err=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        service.stop()
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("daisee.regie")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,122 @@
+/* The régie's pages: draw each curve with uPlot from the page's own data, sign in with an EIP-1193 wallet
+   (Sign-In with Ethereum), and let a producer show its figures to funders. No inline script, no CDN. */
+"use strict";
+
+const SIDES = {
+  consumption: { local: "AUTOCONS", grid: "COMPLEMENT", total: "CONS", colours: ["#2e7d32", "#8a5a00"],
+                 names: ["from the loop (AUTOCONS)", "from the grid (COMPLEMENT)", "consumed (CONS)"] },
+  production: { local: "AUTOPROD", grid: "SURPLUS", total: "PROD", colours: ["#1565c0", "#6a4c93"],
+                names: ["sold in the loop (AUTOPROD)", "exported (SURPLUS)", "produced (PROD)"] },
+};
+
+const regie = { charts: {}, data: null };
+window.regie = regie;
+
+function kwh(wh) {
+  return wh == null ? null : wh / 1000;
+}
+
+function shown(u, value) {
+  return value == null ? "–" : value.toLocaleString("en", { maximumFractionDigits: 3 }) + " kWh";
+}
+
+/* [x, local, total, grid] in kWh: the local part stacked under the grid's, whose top is the total */
+function seriesOf(curve, side) {
+  const names = SIDES[side];
+  const x = curve.points.map((p) => Date.parse(p.horodate) / 1000);
+  const local = curve.points.map((p) => kwh(p[names.local]));
+  const total = curve.points.map((p) => kwh(p[names.total]));
+  const grid = curve.points.map((p) => kwh(p[names.grid]));
+  return [x, local, total, grid];
+}
+
+function draw(element) {
+  const curve = regie.data[element.dataset.curve];
+  const side = element.dataset.side;
+  const names = SIDES[side];
+  const zone = (regie.data.loop && regie.data.loop.zone) || "UTC";
+  const [local, grid] = names.colours;
+  const options = {
+    width: Math.max(element.clientWidth, 280),
+    height: 300,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
+    scales: { x: { time: true } },
+    series: [
+      {},
+      { label: names.names[0], stroke: local, fill: local + "99", width: 1.5, value: shown },
+      { label: names.names[2], stroke: grid, width: 1.5, value: shown },
+      { label: names.names[1], stroke: grid, paths: () => null, points: { show: false }, value: shown },
+    ],
+    bands: [{ series: [2, 1], fill: grid + "66" }],
+    axes: [{}, { label: "kWh", size: 60 }],
+  };
+  const chart = new uPlot(options, seriesOf(curve, side), element);
+  regie.charts[element.id] = chart;
+  new ResizeObserver(() => chart.setSize({ width: Math.max(element.clientWidth, 280), height: 300 })).observe(element);
+}
+
+async function send(method, path, body) {
+  const answer = await fetch(path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const found = await answer.json();
+  if (!answer.ok) {
+    throw new Error(found.error || `the régie answered ${answer.status}`);
+  }
+  return found;
+}
+
+function hex(text) {
+  return "0x" + Array.from(new TextEncoder().encode(text), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function signIn(status) {
+  if (!window.ethereum) {
+    status.textContent = "No wallet in this browser: install one (MetaMask, Rabby, Frame…) and reload this page.";
+    return;
+  }
+  try {
+    status.textContent = "Asking your wallet for your account…";
+    const [address] = await window.ethereum.request({ method: "eth_requestAccounts" });
+    const { message } = await send("POST", "/api/sign-in/message", { address });
+    status.textContent = "Sign the message in your wallet…";
+    const signature = await window.ethereum.request({ method: "personal_sign", params: [hex(message), address] });
+    await send("POST", "/api/sign-in", { message, signature });
+    window.location.reload();
+  } catch (error) {
+    status.textContent = `Not signed in: ${error.message}`;
+  }
+}
+
+async function signOut() {
+  await send("POST", "/api/sign-out", {});
+  window.location.reload();
+}
+
+async function showToFunders(box, status) {
+  try {
+    await send("PUT", "/api/member/open-data", { meter_id: box.dataset.meter, open_data: box.checked });
+    status.textContent = box.checked ? "Shown to funders." : "No longer shown to funders.";
+  } catch (error) {
+    box.checked = !box.checked;
+    status.textContent = `Not changed: ${error.message}`;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  regie.data = JSON.parse(document.getElementById("page-data").textContent);
+  document.querySelectorAll(".chart").forEach(draw);
+  const signInButton = document.getElementById("sign-in");
+  if (signInButton) {
+    signInButton.addEventListener("click", () => signIn(document.getElementById("sign-in-status")));
+  }
+  const signOutButton = document.getElementById("sign-out");
+  if (signOutButton) {
+    signOutButton.addEventListener("click", signOut);
+  }
+  const status = document.getElementById("open-data-status");
+  document.querySelectorAll(".open-data").forEach((box) => box.addEventListener("change", () => showToFunders(box, status)));
+});

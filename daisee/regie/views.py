@@ -1,0 +1,339 @@
+"""What each page of the régie shows, as JSON (the API serves it as it is, the pages render it): the loop,
+a member, the producers. Energies in Wh and money in ledger units, as integers; a point with nothing
+settled is null.
+
+A view is a period (a civil day, week, month or year of the store's zone, from a date) and a granularity
+(by default the finest a chart of that period reads well at).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind, price_per_kwh
+from daisee.regie.bills import monthly_bills
+from daisee.regie.calendar import Granularity, LoopCalendar, iso_duration
+from daisee.regie.curves import NOTHING, Curve, Energy, Period, loop_curve, member_curve
+from daisee.regie.indexer import LoopFacts
+from daisee.regie.publish import PublicationRule, public_curve
+from daisee.regie.schema import intervals, meters, terms
+
+PERIODS = ("day", "week", "month", "year")
+DEFAULT_GRANULARITY = {
+    "day": Granularity.STEP,
+    "week": Granularity.HOUR,
+    "month": Granularity.DAY,
+    "year": Granularity.MONTH,
+}
+COARSEST = {"day": Granularity.DAY, "week": Granularity.DAY, "month": Granularity.MONTH, "year": Granularity.YEAR}
+_ORDER = (Granularity.STEP, Granularity.HOUR, Granularity.DAY, Granularity.MONTH, Granularity.YEAR)
+
+
+class ViewError(ValueError):
+    """A view asked for with bad parameters: the message says which and what to give."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every view needs: the store's loop, the publication rule, the grid's price for the bills."""
+
+    facts: LoopFacts
+    rule: PublicationRule
+    grid_price_per_wh: int
+
+    @property
+    def calendar(self) -> LoopCalendar:
+        return self.facts.calendar
+
+
+@dataclass(frozen=True)
+class View:
+    kind: str  # day, week, month or year
+    day: date  # the local date it was asked from
+    period: Period
+    granularity: Granularity
+
+    def as_json(self, calendar: LoopCalendar) -> dict[str, object]:
+        before = (self.period.start - timedelta(hours=12)).astimezone(calendar.tz).date()
+        after = (self.period.end + timedelta(hours=12)).astimezone(calendar.tz).date()
+        return {
+            "period": self.kind,
+            "date": self.day.isoformat(),
+            "previous_date": before.isoformat(),
+            "next_date": after.isoformat(),
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "granularity": str(self.granularity),
+        }
+
+
+def parse_view(params: Mapping[str, str], calendar: LoopCalendar, default_day: date) -> View:
+    """The view that `period`, `date` (YYYY-MM-DD, local) and `granularity` ask for (ViewError if wrong)."""
+    kind = params.get("period", "day")
+    if kind not in PERIODS:
+        raise ViewError(f"period {kind!r} is not one of {', '.join(PERIODS)}")
+    try:
+        day = date.fromisoformat(params["date"]) if params.get("date") else default_day
+    except ValueError:
+        raise ViewError(f"date {params['date']!r} is not a date: give YYYY-MM-DD") from None
+    granularity = DEFAULT_GRANULARITY[kind]
+    if params.get("granularity"):
+        try:
+            granularity = Granularity(params["granularity"])
+        except ValueError:
+            raise ViewError(
+                f"granularity {params['granularity']!r} is not one of {', '.join(g.value for g in _ORDER)}"
+            ) from None
+    if _ORDER.index(granularity) > _ORDER.index(COARSEST[kind]):
+        raise ViewError(f"a {kind} is cut at most by {COARSEST[kind]}: give a finer granularity")
+    midnight = datetime(day.year, day.month, day.day, 12, tzinfo=calendar.tz).astimezone(UTC)
+    if kind == "week":
+        monday = Period.of(midnight - timedelta(days=day.weekday()), Granularity.DAY, calendar)
+        sunday = Period.of(midnight + timedelta(days=6 - day.weekday()), Granularity.DAY, calendar)
+        period = Period(monday.start, sunday.end)
+    else:
+        period = Period.of(midnight, Granularity(kind), calendar)
+    return View(kind, day, period, granularity)
+
+
+def latest_day(db: Connection, calendar: LoopCalendar) -> date:
+    """The local date of the last settled interval (of genesis, before any): where pages open."""
+    last = db.execute(select(func.max(intervals.c.interval))).scalar()
+    return calendar.start(int(last or 0)).astimezone(calendar.tz).date()
+
+
+def curve_json(curve: Curve, calendar: LoopCalendar, *, with_counts: bool = False) -> dict[str, object]:
+    """A curve's points: `horodate` (local, with its offset) and the six quantities, null where nothing
+    was settled; `nb_points` (meters that make it) for the loop's."""
+    points = []
+    for point in curve.points:
+        row: dict[str, object] = {"horodate": point.bucket.horodate}
+        row.update(point.energy.as_json() if point.energy is not None else dict.fromkeys(_QUANTITY_NAMES))
+        if with_counts:
+            crowd = point.crowd
+            row["nb_points"] = None if crowd is None else max(crowd.consumers, crowd.producers)
+        points.append(row)
+    return {
+        "granularity": str(curve.granularity),
+        "pas": iso_duration(curve.granularity, calendar.step_seconds),
+        "total": curve.total.as_json(),
+        "rates": rates(curve.total),
+        "points": points,
+    }
+
+
+_QUANTITY_NAMES = ("CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS")
+
+
+def rates(energy: Energy) -> dict[str, float | None]:
+    """Taux d'autoconsommation (AUTOPROD / PROD) and taux d'autoproduction (AUTOCONS / CONS)."""
+    return {
+        "autoconsommation": energy.autoprod / energy.prod if energy.prod else None,
+        "autoproduction": energy.autocons / energy.cons if energy.cons else None,
+    }
+
+
+def loop_view(db: Connection, context: Context, view: View, *, member: bool) -> dict[str, object]:
+    """The loop's page: its curve over the view (as everyone may see it, or whole for a member), its
+    members by kind, its terms and protections, and this month's shared energy and money."""
+    calendar = context.calendar
+    if member:
+        curve = loop_curve(db, calendar, view.period, view.granularity)
+        shown: dict[str, object] = {"consumption": True, "production": True, "coarsened": False, "members_only": True}
+    else:
+        public = public_curve(db, calendar, view.period, view.granularity, COARSEST[view.kind], context.rule)
+        curve = public.curve
+        shown = {
+            "consumption": public.consumption,
+            "production": public.production,
+            "coarsened": public.coarsened,
+            "members_only": False,
+        }
+    kinds = Counter(
+        MeterKind(kind).name.lower()
+        for (kind,) in db.execute(select(meters.c.kind).where(meters.c.removed_block.is_(None)))
+    )
+    return {
+        "loop": loop_facts_json(db, context),
+        "view": view.as_json(calendar),
+        "members": {kind.name.lower(): kinds.get(kind.name.lower(), 0) for kind in MeterKind},
+        "published": shown,
+        "rule": {"min_meters": context.rule.min_meters, "max_share": float(context.rule.max_share)},
+        "curve": curve_json(curve, calendar, with_counts=True),
+        "this_month": _shared_this_month(db, context, view, member),
+    }
+
+
+def _shared_this_month(db: Connection, context: Context, view: View, member: bool) -> dict[str, object]:
+    """The energy shared in the view's month and what it was paid, if the month may be published."""
+    calendar = context.calendar
+    month = Period.of(view.period.start, Granularity.MONTH, calendar)
+    if member:
+        shown = loop_curve(db, calendar, month, Granularity.MONTH)
+        published = True
+    else:
+        public = public_curve(db, calendar, month, Granularity.MONTH, Granularity.MONTH, context.rule)
+        shown, published = public.curve, public.consumption
+    energy = shown.total
+    steps = loop_curve(db, calendar, month, Granularity.STEP) if published else None
+    prices = _prices(db, calendar, month)
+    money = 0
+    if steps is not None:
+        for point in steps.points:
+            if point.energy is not None:
+                money += point.energy.autocons * prices.get(calendar.interval_at(point.bucket.start), 0)
+    return {
+        "month": month.start.astimezone(calendar.tz).strftime("%Y-%m"),
+        "published": published,
+        "shared_wh": energy.autocons if published else None,
+        "shared_money": money if published else None,
+    }
+
+
+def _prices(db: Connection, calendar: LoopCalendar, period: Period) -> dict[int, int]:
+    first, last = calendar.interval_at(period.start), calendar.interval_at(period.end)
+    rows = db.execute(
+        select(intervals.c.interval, intervals.c.price_per_wh).where(
+            intervals.c.interval >= first, intervals.c.interval < last
+        )
+    )
+    return {interval: price for interval, price in rows}
+
+
+def loop_facts_json(db: Connection, context: Context) -> dict[str, object]:
+    """The loop's calendar, terms, bounds of the PMO's powers, and which protections are zero."""
+    facts = context.facts
+    schedules = db.execute(
+        select(terms.c.epoch, terms.c.allocation_key, terms.c.price_per_wh, terms.c.from_interval).order_by(
+            terms.c.block, terms.c.log_index
+        )
+    ).all()
+    latest = {epoch: (key, price, start) for epoch, key, price, start in schedules}  # an epoch's last schedule
+    return {
+        "chain_id": facts.chain_id,
+        "address": facts.loop,
+        "zone": facts.zone,
+        "genesis": datetime.fromtimestamp(facts.genesis, UTC).isoformat(),
+        "interval_seconds": facts.interval_seconds,
+        "grace_seconds": facts.grace_seconds,
+        "notice_seconds": facts.notice_seconds,
+        "price_cap_per_kwh": str(price_per_kwh(facts.price_cap_per_wh)),
+        "ledger_decimals": LEDGER_DECIMALS,
+        "grid_price_per_kwh": str(price_per_kwh(context.grid_price_per_wh)),
+        "terms": [
+            {
+                "epoch": epoch,
+                "key": AllocationKey(key).name.lower(),
+                "price_per_kwh": str(price_per_kwh(price)),
+                "from_interval": start,
+                "from": calendar_start(context.calendar, start),
+            }
+            for epoch, (key, price, start) in sorted(latest.items())
+        ],
+        "zero_protections": zero_protections(facts),
+    }
+
+
+def calendar_start(calendar: LoopCalendar, interval: int) -> str:
+    return calendar.start(interval).astimezone(calendar.tz).isoformat()
+
+
+def zero_protections(facts: LoopFacts) -> list[str]:
+    """The protections this loop leaves at zero, in words."""
+    said = []
+    if facts.notice_seconds == 0:
+        said.append("notice period is 0: the PMO's new meters, key changes and terms take effect at once")
+    if facts.grace_seconds == 0:
+        said.append(
+            "grace period is 0: a reading late by a second is carried to the next interval, at the grid's price"
+        )
+    if facts.price_cap_per_wh == 0:
+        said.append("price cap is 0: local energy is shared for free")
+    return said
+
+
+@dataclass(frozen=True)
+class Member:
+    """A signed-in account and the meters it is the payout account of."""
+
+    account: str
+    meter_idxs: list[int]
+    meters: list[dict[str, object]]
+
+
+def member_of(db: Connection, account: str) -> Member | None:
+    """The member whose payout account is `account`, or None if it is the payout of no meter."""
+    rows = db.execute(
+        select(meters.c.idx, meters.c.meter_id, meters.c.kind, meters.c.open_data, meters.c.removed_block)
+        .where(func.lower(meters.c.payout) == account.lower())
+        .order_by(meters.c.idx)
+    ).all()
+    if not rows:
+        return None
+    described = [
+        {
+            "meter_id": "0x" + bytes(meter_id).hex(),
+            "kind": MeterKind(kind).name.lower(),
+            "open_data": bool(open_data),
+            "active": removed is None,
+        }
+        for _, meter_id, kind, open_data, removed in rows
+    ]
+    return Member(account, [row[0] for row in rows], described)
+
+
+def member_view(db: Connection, context: Context, member: Member, view: View) -> dict[str, object]:
+    """A member's page: its curve against the loop's over the view, and its bills for the view's year."""
+    calendar = context.calendar
+    own = member_curve(db, calendar, member.meter_idxs, view.period, view.granularity)
+    year = Period.of(view.period.start, Granularity.YEAR, calendar)
+    bills = monthly_bills(db, calendar, member.meter_idxs, member.account, year, context.grid_price_per_wh)
+    return {
+        "account": member.account,
+        "meters": member.meters,
+        "view": view.as_json(calendar),
+        "curve": curve_json(own, calendar),
+        "loop_curve": curve_json(loop_curve(db, calendar, view.period, view.granularity), calendar, with_counts=True),
+        "bills": [bill.as_json() for bill in bills],
+        "loop": loop_facts_json(db, context),
+    }
+
+
+def producers_view(db: Connection, context: Context, view: View) -> dict[str, object]:
+    """The producers that show their figures (their `open_data` flag): production, AUTOPROD, SURPLUS and
+    revenue over the view."""
+    calendar = context.calendar
+    shown = db.execute(
+        select(meters.c.idx, meters.c.meter_id, meters.c.kind)
+        .where(meters.c.open_data.is_(True), meters.c.kind != MeterKind.CONSUMER.value)
+        .order_by(meters.c.idx)
+    ).all()
+    prices = _prices(db, calendar, view.period)
+    producers, total = [], NOTHING
+    for idx, meter_id, kind in shown:
+        steps = member_curve(db, calendar, [idx], view.period, Granularity.STEP)
+        revenue = sum(
+            p.energy.autoprod * prices.get(calendar.interval_at(p.bucket.start), 0)
+            for p in steps.points
+            if p.energy is not None
+        )
+        total += Energy(0, 0, steps.total.prod, steps.total.autoprod)
+        producers.append(
+            {
+                "meter_id": "0x" + bytes(meter_id).hex(),
+                "kind": MeterKind(kind).name.lower(),
+                "PROD": steps.total.prod,
+                "AUTOPROD": steps.total.autoprod,
+                "SURPLUS": steps.total.surplus,
+                "revenue": revenue,
+            }
+        )
+    hidden = db.execute(
+        select(func.count()).where(meters.c.open_data.is_(False), meters.c.kind != MeterKind.CONSUMER.value)
+    ).scalar()
+    return {"view": view.as_json(calendar), "producers": producers, "shown_total": total.as_json(), "not_shown": hidden}
