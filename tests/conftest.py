@@ -27,7 +27,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
-DAISEE_THREADS = ("relay-", "keeper", "gateway")  # the names daisee gives its threads
+DAISEE_THREADS = ("relay-", "regie-", "keeper", "gateway")  # the names daisee gives its threads
 LEFT_BEHIND_GRACE = 10.0  # seconds a stopped service's threads may take to end
 
 

@@ -97,8 +97,9 @@ def steps_in(bucket: Bucket, step_seconds: int) -> int:
 def iso_duration(granularity: Granularity, step_seconds: int) -> str:
     """The `pas` of a curve, in ISO 8601: PT15M, PT1H, P1D, P1M, P1Y."""
     if granularity is Granularity.STEP:
-        minutes, seconds = divmod(step_seconds, 60)
-        return f"PT{minutes}M" if not seconds else f"PT{step_seconds}S"
+        if step_seconds % 3600 == 0:
+            return f"PT{step_seconds // 3600}H"
+        return f"PT{step_seconds // 60}M" if step_seconds % 60 == 0 else f"PT{step_seconds}S"
     return {Granularity.HOUR: "PT1H", Granularity.DAY: "P1D", Granularity.MONTH: "P1M", Granularity.YEAR: "P1Y"}[
         granularity
     ]

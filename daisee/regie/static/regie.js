@@ -20,14 +20,15 @@ function shown(u, value) {
   return value == null ? "–" : value.toLocaleString("en", { maximumFractionDigits: 3 }) + " kWh";
 }
 
-/* [x, local, total, grid] in kWh: the local part stacked under the grid's, whose top is the total */
-function seriesOf(curve, side) {
+/* [x, local, total, grid] in kWh: the local part stacked under the grid's, whose top is the total. A point
+   holds from its start to the next one's: the last is repeated at the period's end, so that it shows too. */
+function seriesOf(curve, side, end) {
   const names = SIDES[side];
   const x = curve.points.map((p) => Date.parse(p.horodate) / 1000);
-  const local = curve.points.map((p) => kwh(p[names.local]));
-  const total = curve.points.map((p) => kwh(p[names.total]));
-  const grid = curve.points.map((p) => kwh(p[names.grid]));
-  return [x, local, total, grid];
+  const series = [names.local, names.total, names.grid].map((q) => curve.points.map((p) => kwh(p[q])));
+  x.push(end);
+  series.forEach((values) => values.push(values.length ? values[values.length - 1] : null));
+  return [x, ...series];
 }
 
 function draw(element) {
@@ -36,21 +37,24 @@ function draw(element) {
   const names = SIDES[side];
   const zone = (regie.data.loop && regie.data.loop.zone) || "UTC";
   const [local, grid] = names.colours;
+  const view = regie.data.view;
+  const [start, end] = [Date.parse(view.start) / 1000, Date.parse(view.end) / 1000];
+  const stepped = uPlot.paths.stepped({ align: 1 });
   const options = {
     width: Math.max(element.clientWidth, 280),
     height: 300,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: [start, end] } },
     series: [
       {},
-      { label: names.names[0], stroke: local, fill: local + "99", width: 1.5, value: shown },
-      { label: names.names[2], stroke: grid, width: 1.5, value: shown },
+      { label: names.names[0], stroke: local, fill: local + "99", width: 1.5, value: shown, paths: stepped },
+      { label: names.names[2], stroke: grid, width: 1.5, value: shown, paths: stepped },
       { label: names.names[1], stroke: grid, paths: () => null, points: { show: false }, value: shown },
     ],
     bands: [{ series: [2, 1], fill: grid + "66" }],
     axes: [{}, { label: "kWh", size: 60 }],
   };
-  const chart = new uPlot(options, seriesOf(curve, side), element);
+  const chart = new uPlot(options, seriesOf(curve, side, end), element);
   regie.charts[element.id] = chart;
   new ResizeObserver(() => chart.setSize({ width: Math.max(element.clientWidth, 280), height: 300 })).observe(element);
 }

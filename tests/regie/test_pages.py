@@ -1,0 +1,209 @@
+"""The régie's pages in headless Chromium (Debian's, driven by Playwright): each renders with no console
+error and no request off the machine, its charts draw exactly the API's numbers (which the other tests tie
+to the store and the chain), and a member signs in through a test EIP-1193 wallet. Screenshots of each
+page go to test-artifacts/regie/ (or $DAISEE_ARTIFACTS/regie/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+
+from daisee.demo import DemoRun
+from daisee.loop import Loop
+from daisee.regie.publish import PublicationRule
+from daisee.regie.service import Regie, RegieSettings
+from tests.regie.test_web import call, payout_key, sign_in
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WALLET = """
+window.ethereum = {
+  isTestWallet: true,
+  async request({ method, params }) {
+    if (method === "eth_requestAccounts" || method === "eth_accounts") return [window.testWalletAddress];
+    if (method === "personal_sign") return await window.testWalletSign(params[0], params[1]);
+    throw new Error(`the test wallet does not do ${method}`);
+  },
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def artifacts(project_root: Path) -> Path:
+    folder = Path(os.environ.get("DAISEE_ARTIFACTS", project_root / "test-artifacts")) / "regie"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regie]:
+    """The played loop's régie, publishing aggregates of 3 meters or more (it has 6)."""
+    loop, run = played
+    store = tmp_path_factory.mktemp("regie-pages") / "regie.sqlite"
+    settings = RegieSettings(f"sqlite:///{store}", port=0, rule=PublicationRule(min_meters=3))
+    service = Regie(settings, loop, run.deployment.block)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("headless Chromium is missing: install it with `apt-get install chromium`")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors and requests off the régie are collected."""
+
+    def __init__(self, browser: Browser, served: Regie) -> None:
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.elsewhere: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", self._request)
+        self.origin = served.url
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _request(self, request: Request) -> None:
+        if not request.url.startswith(self.origin):
+            self.elsewhere.append(request.url)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.origin + path, wait_until="networkidle")
+        return self.page
+
+    def charts(self) -> dict[str, Any]:
+        return dict(
+            self.page.evaluate("Object.fromEntries(Object.entries(window.regie.charts).map(([k, c]) => [k, c.data]))")
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watched(browser: Browser, served: Regie) -> Iterator[Watched]:
+    page = Watched(browser, served)
+    yield page
+    assert page.errors == []
+    assert page.elsewhere == []
+    page.close()
+
+
+def _day(served: Regie) -> str:
+    return served.context.calendar.start(0).astimezone(served.context.calendar.tz).date().isoformat()
+
+
+def _drawn(curve: dict[str, Any], local: str, total: str, grid: str) -> list[list[float | None]]:
+    """What a chart of `curve` must draw: the local part, the total and the grid's part, in kWh, each point
+    held until the next (the last repeated at the period's end)."""
+    drawn = [[None if p[q] is None else p[q] / 1000 for p in curve["points"]] for q in (local, total, grid)]
+    return [values + values[-1:] for values in drawn]
+
+
+def test_the_loop_page_draws_the_apis_curve(watched: Watched, served: Regie, artifacts: Path) -> None:
+    query = f"?period=day&date={_day(served)}&granularity=hour"
+    page = watched.open("/" + query)
+    _, _, api = call(served, "GET", "/api/loop" + query)
+    assert api["published"]["consumption"] is True
+    charts = watched.charts()
+    assert charts["loop-consumption"][1:] == _drawn(api["curve"], "AUTOCONS", "CONS", "COMPLEMENT")
+    if api["published"]["production"]:
+        assert charts["loop-production"][1:] == _drawn(api["curve"], "AUTOPROD", "PROD", "SURPLUS")
+    assert page.locator("h1").inner_text() == "The loop's energy"
+    figures = page.locator(".figures").inner_text()
+    assert "taux d'autoproduction" in figures
+    assert ("taux d'autoconsommation" in figures) is api["published"]["production"]
+    page.screenshot(path=artifacts / "loop.png", full_page=True)
+
+
+def test_a_loop_with_too_few_meters_says_so(watched: Watched, served: Regie, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(served, "context", served.context.__class__(served.context.facts, PublicationRule(), 250))
+    page = watched.open(f"/?period=day&date={_day(served)}")
+    assert "Too few meters to publish" in page.locator("main").inner_text()
+    assert watched.charts() == {}
+
+
+def test_a_member_signs_in_with_its_wallet_and_sees_its_page(
+    watched: Watched, served: Regie, played: tuple[Loop, DemoRun], artifacts: Path
+) -> None:
+    _, run = played
+    member = Account.from_key(payout_key(2))
+    page = watched.page
+    page.expose_function(
+        "testWalletSign",
+        lambda message_hex, address: member.sign_message(encode_defunct(hexstr=message_hex)).signature.to_0x_hex(),
+    )
+    page.add_init_script(f"window.testWalletAddress = {member.address!r};" + WALLET)
+    watched.open("/member")
+    page.screenshot(path=artifacts / "sign-in.png", full_page=True)
+    page.click("#sign-in")
+    page.wait_for_selector("#member-consumption canvas")
+    assert member.address[:6] in page.locator(".account").inner_text()
+
+    query = f"?period=day&date={_day(served)}"
+    watched.open("/member" + query)
+    token = sign_in(served, payout_key(2))
+    _, _, api = call(served, "GET", "/api/member" + query, cookie=token)
+    charts = watched.charts()
+    assert charts["member-consumption"][1:] == _drawn(api["curve"], "AUTOCONS", "CONS", "COMPLEMENT")
+    assert charts["member-production"][1:] == _drawn(api["curve"], "AUTOPROD", "PROD", "SURPLUS")
+    assert charts["member-loop"][1:] == _drawn(api["loop_curve"], "AUTOCONS", "CONS", "COMPLEMENT")
+    assert run.households[2].meter_id.hex()[:8] in page.locator(".lead").inner_text()
+    assert page.locator("section[aria-labelledby=bills] tbody tr").count() >= 1
+    page.screenshot(path=artifacts / "member.png", full_page=True)
+
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in")
+
+
+def test_a_producer_ticks_show_to_funders_and_the_producers_page_shows_it(
+    watched: Watched, served: Regie, played: tuple[Loop, DemoRun], artifacts: Path
+) -> None:
+    _, run = played
+    producer = run.households[0]
+    member = Account.from_key(payout_key(0))
+    watched.context.add_cookies([{"name": "regie_session", "value": sign_in(served, payout_key(0)), "url": served.url}])
+    page = watched.open(f"/member?period=day&date={_day(served)}")
+    assert member.address[:6] in page.locator(".account").inner_text()
+    page.check(f'.open-data[data-meter="0x{producer.meter_id.hex()}"]')
+    page.wait_for_selector("#open-data-status:has-text('Shown to funders.')")
+    page = watched.open(f"/producers?period=day&date={_day(served)}")
+    assert producer.meter_id.hex()[:8] in page.locator("table").inner_text()
+    page.screenshot(path=artifacts / "producers.png", full_page=True)
+    assert (
+        call(
+            served,
+            "PUT",
+            "/api/member/open-data",
+            {"meter_id": "0x" + producer.meter_id.hex(), "open_data": False},
+            cookie=sign_in(served, payout_key(0)),
+        )[0]
+        == 200
+    )
