@@ -10,9 +10,9 @@ import requests
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers import HTTPProvider
-from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from daisee.chain.embedded import embedded_provider
 from daisee.chain.networks import BUILT_IN, DEV_POLICY, Network, TxPolicy, find_network
 from daisee.errors import DaiseeError
 from daisee.loopback import is_loopback_url
@@ -149,7 +149,7 @@ def connect(
     `expected_chain_id`. `confirmations` overrides the policy's.
     """
     if target == "embedded":
-        w3 = _without_fee_validation(Web3(EthereumTesterProvider()))
+        w3 = _without_fee_validation(Web3(embedded_provider()))
         chain = Chain(w3, "embedded", w3.eth.chain_id)
         return _checked(_with_confirmations(chain, confirmations), expected_chain_id)
     network: Network | None = None

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils import keccak
 from openapi_spec_validator import validate
 
-from daisee.demo import DemoRun
+from daisee.demo import DemoRun, simulated_payout_keys
 from daisee.loop import Loop
 from daisee.regie.service import Regie, RegieSettings
 from daisee.regie.web import SECURITY_HEADERS, openapi_description
@@ -25,7 +24,7 @@ SEED = 4  # the played loop's households
 
 def payout_key(index: int) -> bytes:
     """The simulated household's wallet key (public by construction: simulation keys)."""
-    return keccak(text=f"daisee-demo/{SEED}/wallet/{index}")
+    return simulated_payout_keys(index + 1, SEED)[index]
 
 
 @pytest.fixture(scope="module")
