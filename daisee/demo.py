@@ -73,10 +73,15 @@ def simulated_households(count: int, seed: int) -> list[Household]:
             kind=_KIND_CYCLE[i % len(_KIND_CYCLE)],
             meter_id=keccak(text=f"daisee-demo/{seed}/meter/{i}"),
             gateway_key=PrivateKey(keccak(text=f"daisee-demo/{seed}/gateway/{i}")),
-            payout=Account.from_key(keccak(text=f"daisee-demo/{seed}/wallet/{i}")).address,
+            payout=Account.from_key(key).address,
         )
-        for i in range(count)
+        for i, key in enumerate(simulated_payout_keys(count, seed))
     ]
+
+
+def simulated_payout_keys(count: int, seed: int) -> list[bytes]:
+    """The simulated households' wallet keys: derived from the seed, public by construction."""
+    return [keccak(text=f"daisee-demo/{seed}/wallet/{i}") for i in range(count)]
 
 
 def demo_genesis(now: int) -> int:

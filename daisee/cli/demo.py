@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ from rich.table import Table
 
 from daisee.cli.options import chain_options, open_chain, open_sender, token_option
 from daisee.cli.output import console
-from daisee.demo import DemoRun, run_demo, simulated_households
+from daisee.cli.regie import log_to_stderr, serve_until_stopped
+from daisee.demo import DemoRun, run_demo, simulated_households, simulated_payout_keys
 from daisee.domain import AllocationKey
 from daisee.loop import Loop, MemberResult
+from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
 from daisee.report import build_report
 from daisee.report.html import render_html
 
@@ -38,6 +41,12 @@ from daisee.report.html import render_html
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the loop's report (a standalone HTML page with its curves, bars and ledger).",
 )
+@click.option(
+    "--regie",
+    is_flag=True,
+    help="Then serve the loop's régie (its pages and API, on loopback) until Ctrl-C, from a throwaway store.",
+)
+@click.option("--regie-port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
 @token_option
 @chain_options
 def demo(
@@ -48,6 +57,8 @@ def demo(
     key: str,
     json_out: Path | None,
     report_out: Path | None,
+    regie: bool,
+    regie_port: int,
     token: str | None,
     **chain_args: Any,
 ) -> None:
@@ -86,6 +97,20 @@ def demo(
         names = {h.meter_id: h.name for h in run.households}
         report_out.write_text(render_html(build_report(loop, run.deployment.block, names)))
         console.print(f"wrote {report_out}")
+    if regie:
+        _serve_regie(loop, run, seed, regie_port)
+
+
+def _serve_regie(loop: Loop, run: DemoRun, seed: int, port: int) -> None:
+    """The demo loop's régie from a store that goes away with it; the households' wallets to sign in with."""
+    console.print("\n[bold]The régie[/]: sign in on the member page with a household's payout wallet. These are")
+    console.print("simulation keys, derived from the seed and public by construction: never send them real money.")
+    for household, key in zip(run.households, simulated_payout_keys(len(run.households), seed), strict=True):
+        console.print(f"  {household.name} ({household.kind.name.lower()}): {household.payout} key 0x{key.hex()}")
+    log_to_stderr()
+    with tempfile.TemporaryDirectory(prefix="daisee-regie-") as folder:
+        settings = RegieSettings(f"sqlite:///{Path(folder) / 'regie.sqlite'}", port=port)
+        serve_until_stopped(Regie(settings, loop, run.deployment.block))
 
 
 def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:

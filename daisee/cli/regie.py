@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
@@ -15,6 +12,7 @@ from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
 from daisee.cli.options import open_chain, read_options
+from daisee.cli.signals import until_stopped
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
@@ -103,25 +101,21 @@ def serve(
         grid_price_per_wh=price_per_wh(grid_price),
         public_url=public_url,
     )
-    _log_to_stderr()
-    stop = threading.Event()
+    log_to_stderr()
+    serve_until_stopped(Regie(settings, loop, first))
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
-    service = Regie(settings, loop, first)
+def serve_until_stopped(service: Regie) -> None:
+    """Start `service`, say where it is, and stop it on Ctrl-C or SIGTERM."""
     service.start()
-    click.echo(f"régie of loop {loop_at} at {service.url}", err=True)
+    click.echo(f"the régie of loop {service.loop.address} is at {service.url} (Ctrl-C stops it)", err=True)
     try:
-        while not stop.wait(1.0):
-            pass
+        until_stopped()
     finally:
         service.stop()
 
 
-def _log_to_stderr() -> None:
+def log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("daisee.regie")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, open_chain, open_sender
+from daisee.cli.signals import until_stopped
 from daisee.domain import address
 from daisee.errors import DaiseeError
 from daisee.keeper import KEEP_EVERY
@@ -109,16 +107,8 @@ def serve(
         keeper_seconds=KEEP_EVERY if keeper else None,
     )
     _log_to_stderr()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
     with Relay(loop, queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite", settings):
-        while not stop.wait(1.0):
-            pass
+        until_stopped()
 
 
 def _log_to_stderr() -> None:
