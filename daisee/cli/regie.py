@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
 from daisee.loopback import LOOPBACK
+from daisee.regie.bench import bench_regie
 from daisee.regie.calendar import DEFAULT_ZONE
 from daisee.regie.publish import DEFAULT_MIN_METERS, PublicationRule
 from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
@@ -121,3 +123,22 @@ def log_to_stderr() -> None:
     logger = logging.getLogger("daisee.regie")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+@regie.command("bench")
+@click.option("--meters", "meters_count", type=click.IntRange(10, 5000), default=1000, show_default=True)
+@click.option("--days", type=click.IntRange(1, 366), default=365, show_default=True, help="Days of the loaded store.")
+@click.option("--index-meters", type=click.IntRange(1, 500), default=100, show_default=True)
+@click.option("--index-days", type=click.IntRange(1, 31), default=7, show_default=True)
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the figures here."
+)
+def bench(meters_count: int, days: int, index_meters: int, index_days: int, json_out: Path | None) -> None:
+    """Measure the régie on SQLite and PostgreSQL: the indexing rate from a loop played on anvil, and the
+    year pages of a member and of the loop on a store of METERS meters over DAYS days (see
+    daisee.regie.bench)."""
+    found = bench_regie(meters_count, days, index_meters, index_days, lambda line: click.echo(line, err=True))
+    text = json.dumps({"meters": meters_count, "days": days, **found}, indent=1)
+    click.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daisee.errors import DaiseeError
@@ -39,10 +39,15 @@ class Bucket:
     end: datetime
     tz: ZoneInfo
 
-    @property
+    @cached_property
     def horodate(self) -> str:
         """The start in local time, ISO 8601 with its offset, as Enedis' files write it."""
         return self.start.astimezone(self.tz).isoformat()
+
+    @cached_property
+    def epoch(self) -> int:
+        """The start, in seconds since the epoch."""
+        return int(self.start.timestamp())
 
     @property
     def seconds(self) -> int:
@@ -135,14 +140,21 @@ class LoopCalendar:
         """The bucket of `granularity` in which `interval` starts."""
         return _bucket_of_interval(self, interval, granularity)
 
-    def buckets(self, start: datetime, end: datetime, granularity: Granularity) -> Iterator[Bucket]:
-        """Every bucket that meets [start, end); steps are the loop's own, those that start in it."""
-        if granularity is not Granularity.STEP:
-            yield from buckets(start, end, granularity, self.tz, self.step_seconds)
-            return
-        first = -((self.genesis - int(start.timestamp())) // self.step_seconds)  # the first to start at or after
-        for interval in range(first, self.interval_at(end - timedelta(microseconds=1)) + 1):
-            yield self.bucket(interval, granularity)
+    def buckets(self, start: datetime, end: datetime, granularity: Granularity) -> tuple[Bucket, ...]:
+        """Every bucket that meets [start, end); steps are the loop's own, those that start in it. Kept for
+        the next page that shows the same period (a year of hours is 8,760 of them)."""
+        return _buckets_of_period(self, start, end, granularity)
+
+
+@lru_cache(maxsize=64)
+def _buckets_of_period(
+    calendar: LoopCalendar, start: datetime, end: datetime, granularity: Granularity
+) -> tuple[Bucket, ...]:
+    if granularity is not Granularity.STEP:
+        return tuple(buckets(start, end, granularity, calendar.tz, calendar.step_seconds))
+    first = -((calendar.genesis - int(start.timestamp())) // calendar.step_seconds)  # the first to start at or after
+    last = calendar.interval_at(end - timedelta(microseconds=1))
+    return tuple(calendar.bucket(interval, granularity) for interval in range(first, last + 1))
 
 
 @lru_cache(maxsize=1 << 16)

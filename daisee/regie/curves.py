@@ -184,8 +184,7 @@ def _curve(
     """Every bucket of `period` at `granularity`, with what was found for it (keyed by the bucket's start)."""
     points = []
     for bucket in calendar.buckets(period.start, period.end, granularity):
-        start = _epoch(bucket.start)
-        points.append(Point(bucket, energy.get(start), crowds.get(start)))
+        points.append(Point(bucket, energy.get(bucket.epoch), crowds.get(bucket.epoch)))
     return Curve(granularity, points)
 
 

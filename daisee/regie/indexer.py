@@ -99,6 +99,7 @@ class Indexer:
         self.last_error: str | None = None
         self.head: int | None = None
         self._timestamps: dict[int, int] = {}
+        self._journal = True  # whether the span being indexed is recent enough for a reorganisation
         self._handlers: dict[str, Callable[[Connection, EventData], None]] = {
             "TermsScheduled": self._on_terms,
             "MeterAdded": self._on_meter_added,
@@ -158,6 +159,7 @@ class Indexer:
             logs = raw_logs(w3, self.loop.address, list(self._events), first, end)
             if HexBytes(w3.eth.get_block(end)["hash"]) != end_hash:  # the chain reorganised meanwhile: next time
                 break
+            self._journal = end >= self.head - REORG_DEPTH  # else no reorganisation can undo this span
             with self.engine.begin() as db:
                 self._apply(db, logs)
                 seen = {int(entry["blockNumber"]): HexBytes(entry["blockHash"]) for entry in logs}
@@ -242,7 +244,7 @@ class Indexer:
         if known is None:  # its first settlement transaction
             db.execute(intervals.insert().values(interval=interval, price_per_wh=price, block=block))
         sides = [sums.Side(r.meter_index, interval, r.production, r.energy_wh, r.local_wh) for r in records]
-        sums.record(db, sides, block, self.calendar)
+        sums.record(db, sides, block, self.calendar, journal=self._journal)
         short = [r for r in records if r.paid < r.local_wh * price]
         if short:
             rows = [
