@@ -34,6 +34,7 @@ _MORNING_WIDTH = 1.0
 _EVENING_WIDTH = 1.5
 _KNOT_HOURS = [k / _KNOTS_PER_HOUR for k in range(24 * _KNOTS_PER_HOUR)]
 _LOAD_NOISE = 0.4  # per-interval load factor is uniform in 1 ± this
+_SEASONAL_LOAD = 0.2  # the day's load factor is 1 ± this, highest in winter
 
 # PV: a sin^1.3 bell between sunrise and sunset, centred on solar noon (~2°E in UTC+1).
 _SOLAR_NOON_HOUR = 12.8
@@ -61,8 +62,9 @@ class Profile:
 
     def meter_limits(self) -> tuple[int, int]:
         """(import, export) limits in W as the PMO admits the meter: the smallest standard Linky
-        subscription above the peak load (3 to 36 kVA), and the installed PV peak."""
-        peak = max(self._load_w, default=0.0)
+        subscription above the highest load the household can draw (its profile's peak on a winter day,
+        at the top of the interval-to-interval noise; 3 to 36 kVA), and the installed PV peak."""
+        peak = max(self._load_w, default=0.0) * (1 + _SEASONAL_LOAD) * (1 + _LOAD_NOISE)
         subscription = next((kva for kva in SUBSCRIPTIONS_KVA if kva * 1000 >= peak), SUBSCRIPTIONS_KVA[-1])
         return (subscription * 1000 if self.annual_kwh else 0, math.ceil(self.pv_kwp * 1000))
 
@@ -214,7 +216,7 @@ def _day(seed: int, local_day: int) -> _Day:
         daylight=daylight,
         pv_peak=(0.575 + 0.175 * summer) * sky,  # 0.4 to 0.75 kW/kWp under a clear sky
         pv_variability=0.05 + 0.5 * (1 - sky),
-        load_factor=1 - 0.2 * summer,
+        load_factor=1 - _SEASONAL_LOAD * summer,
     )
 
 

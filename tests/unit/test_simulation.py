@@ -311,3 +311,15 @@ def test_any_simulation_gives_plausible_non_negative_integer_deltas(
             assert set(trace.exports) == {0}
         if kind is MeterKind.PRODUCER:
             assert len(set(trace.imports)) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 3, 7, 11])
+def test_no_household_draws_or_injects_more_than_the_limits_it_is_admitted_with(seed: int) -> None:
+    """The contract refuses a reading above limit x elapsed time: a simulated household must stay within
+    its subscription and PV peak on every interval of a winter week (the heaviest loads), noise included."""
+    kinds = [CYCLE[i % 3] for i in range(60)]
+    genesis, seconds, intervals = local_time(2026, 1, 5), 900, 7 * 96
+    for profile, trace in zip(profiles(kinds, seed), simulate(kinds, genesis, seconds, intervals, seed), strict=True):
+        import_w, export_w = profile.meter_limits()
+        assert all(delta * 3600 <= import_w * seconds for delta in deltas(trace.imports))
+        assert all(delta * 3600 <= export_w * seconds for delta in deltas(trace.exports))
