@@ -154,8 +154,11 @@ class Regie:
             raise RefusedError(400, f"{address!r} is not an Ethereum address")
         assert self._expected is not None
         now = _now()
-        with self.engine.begin() as db:
-            nonce = sessions.issue_nonce(db, now)
+        try:
+            with self.engine.begin() as db:
+                nonce = sessions.issue_nonce(db, now)
+        except sessions.TooManySignInsError as exc:
+            raise RefusedError(503, str(exc)) from None
         message = SiweMessage(
             domain=self._expected.domain,
             address=to_checksum_address(address),

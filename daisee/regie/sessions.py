@@ -7,18 +7,27 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from daisee.regie.schema import nonces, sessions
 from daisee.regie.siwe import Expected, SignInError, verify
 
 NONCE_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=8)  # at most; a message's own expiration time ends it sooner
+MAX_PENDING = 10_000  # sign-ins begun and not finished: a flood of requests for a message stops there
+
+
+class TooManySignInsError(SignInError):
+    """MAX_PENDING sign-ins are in progress."""
 
 
 def issue_nonce(db: Connection, now: datetime) -> str:
-    """A fresh nonce for one sign-in, valid NONCE_TTL; expired ones are forgotten."""
+    """A fresh nonce for one sign-in, valid NONCE_TTL; expired nonces and sessions are forgotten.
+    TooManySignInsError if MAX_PENDING are live."""
     db.execute(delete(nonces).where(nonces.c.expires_at <= _epoch(now)))
+    db.execute(delete(sessions).where(sessions.c.expires_at <= _epoch(now)))
+    if (db.execute(select(func.count()).select_from(nonces)).scalar() or 0) >= MAX_PENDING:
+        raise TooManySignInsError(f"{MAX_PENDING:,} sign-ins are in progress: try again in a few minutes")
     nonce = secrets.token_hex(16)
     db.execute(nonces.insert().values(nonce=nonce, expires_at=_epoch(now + NONCE_TTL)))
     return nonce

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from daisee.regie import sessions as sessions_module
 from daisee.regie.schema import sessions
-from daisee.regie.sessions import NONCE_TTL, SESSION_TTL, issue_nonce, sign_in, sign_out, signed_in
+from daisee.regie.sessions import NONCE_TTL, SESSION_TTL, TooManySignInsError, issue_nonce, sign_in, sign_out, signed_in
 from daisee.regie.siwe import SignInError
 from daisee.regie.store import open_store
 from tests.regie.test_siwe import EXPECTED, MEMBER, MESSAGE, NOW, sign
@@ -65,3 +66,19 @@ def test_a_nonce_expires_and_a_session_ends_with_its_message(store: Engine) -> N
         assert ends == NOW + timedelta(minutes=30)
         assert signed_in(db, token, NOW + timedelta(minutes=29)) == MEMBER.address
         assert signed_in(db, token, NOW + timedelta(minutes=30)) is None
+
+
+def test_a_flood_of_sign_ins_stops_at_the_cap_and_expired_ones_make_room(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions_module, "MAX_PENDING", 3)
+    with store.begin() as db:
+        for _ in range(3):
+            issue_nonce(db, NOW)
+    with (
+        pytest.raises(TooManySignInsError, match="3 sign-ins are in progress: try again in a few minutes"),
+        store.begin() as db,
+    ):
+        issue_nonce(db, NOW)
+    with store.begin() as db:
+        assert issue_nonce(db, NOW + NONCE_TTL)  # the three have expired
