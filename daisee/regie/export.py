@@ -67,18 +67,21 @@ GRANDEURS = tuple(_MEANINGS)
 
 
 def rows(curve: Mapping[str, Any]) -> Iterator[dict[str, object]]:
-    """The rows of a curve as `views.curve_json` gives it; points with nothing settled are left out."""
-    for point in curve["points"]:
+    """The rows of a curve as `views.curve_json` gives it (in columns); points with nothing settled are left
+    out."""
+    counts = curve.get("nb_points") or [None] * len(curve["horodate"])
+    for index, horodate in enumerate(curve["horodate"]):
         for grandeur in GRANDEURS:
-            if point[grandeur] is None:
+            value = curve[grandeur][index]
+            if value is None:
                 continue
             yield {
-                "horodate": point["horodate"],
+                "horodate": horodate,
                 "pas": curve["pas"],
                 "grandeur": grandeur,
-                "valeur": point[grandeur],
+                "valeur": value,
                 "unite": UNIT,
-                "nb_points": point.get("nb_points"),
+                "nb_points": counts[index],
             }
 
 

@@ -108,23 +108,37 @@ def latest_day(db: Connection, calendar: LoopCalendar) -> date:
 
 
 def curve_json(curve: Curve, calendar: LoopCalendar, *, with_counts: bool = False) -> dict[str, object]:
-    """A curve's points: `horodate` (local, with its offset) and the six quantities, null where nothing
-    was settled; `nb_points` (meters that make it) for the loop's."""
-    points = []
+    """A curve in columns: `horodate` (each point's start, local, with its offset) and the six quantities,
+    null where nothing was settled; `nb_points` (the meters that make each point) for the loop's."""
+    columns: dict[str, list[object]] = {name: [] for name in ("horodate", *_QUANTITY_NAMES)}
+    counts: list[object] = []
+    horodates, cons, autocons, complement, prod, autoprod, surplus = columns.values()
     for point in curve.points:
-        row: dict[str, object] = {"horodate": point.bucket.horodate}
-        row.update(point.energy.as_json() if point.energy is not None else dict.fromkeys(_QUANTITY_NAMES))
+        horodates.append(point.bucket.horodate)
+        energy = point.energy
+        if energy is None:
+            for column in (cons, autocons, complement, prod, autoprod, surplus):
+                column.append(None)
+        else:
+            cons.append(energy.cons)
+            autocons.append(energy.autocons)
+            complement.append(energy.cons - energy.autocons)
+            prod.append(energy.prod)
+            autoprod.append(energy.autoprod)
+            surplus.append(energy.prod - energy.autoprod)
         if with_counts:
             crowd = point.crowd
-            row["nb_points"] = None if crowd is None else max(crowd.consumers, crowd.producers)
-        points.append(row)
-    return {
+            counts.append(None if crowd is None else max(crowd.consumers, crowd.producers))
+    found: dict[str, object] = {
         "granularity": str(curve.granularity),
         "pas": iso_duration(curve.granularity, calendar.step_seconds),
         "total": curve.total.as_json(),
         "rates": rates(curve.total),
-        "points": points,
+        **columns,
     }
+    if with_counts:
+        found["nb_points"] = counts
+    return found
 
 
 _QUANTITY_NAMES = ("CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS")

@@ -123,7 +123,7 @@ def _day(served: Regie) -> str:
 def _drawn(curve: dict[str, Any], local: str, total: str, grid: str) -> list[list[float | None]]:
     """What a chart of `curve` must draw: the local part, the total and the grid's part, in kWh, each point
     held until the next (the last repeated at the period's end)."""
-    drawn = [[None if p[q] is None else p[q] / 1000 for p in curve["points"]] for q in (local, total, grid)]
+    drawn = [[None if v is None else v / 1000 for v in curve[q]] for q in (local, total, grid)]
     return [values + values[-1:] for values in drawn]
 
 

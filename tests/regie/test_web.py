@@ -81,7 +81,10 @@ def test_a_member_sees_its_own_steps_as_the_chain_settled_them(served: Regie, pl
     token = sign_in(served, payout_key(2))
     status, _, page = call(served, "GET", f"/api/member?period=day&date={_day_of_run(served)}", cookie=token)
     assert status == 200, page
-    steps = [p for p in page["curve"]["points"] if p["CONS"] is not None]
+    curve = page["curve"]
+    names = ("CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS")
+    steps = [dict(zip(names, values, strict=True)) for values in zip(*(curve[q] for q in names), strict=True)]
+    steps = [p for p in steps if p["CONS"] is not None]
     expected = [run.results[t][household.meter_id] for t in range(run.intervals)]
     assert [(p["CONS"], p["AUTOCONS"], p["PROD"], p["AUTOPROD"]) for p in steps] == [
         (r.consumed, r.allocated, r.produced, r.sold) for r in expected

@@ -24,8 +24,8 @@ function shown(u, value) {
    holds from its start to the next one's: the last is repeated at the period's end, so that it shows too. */
 function seriesOf(curve, side, end) {
   const names = SIDES[side];
-  const x = curve.points.map((p) => Date.parse(p.horodate) / 1000);
-  const series = [names.local, names.total, names.grid].map((q) => curve.points.map((p) => kwh(p[q])));
+  const x = curve.horodate.map((horodate) => Date.parse(horodate) / 1000);
+  const series = [names.local, names.total, names.grid].map((q) => curve[q].map(kwh));
   x.push(end);
   series.forEach((values) => values.push(values.length ? values[values.length - 1] : null));
   return [x, ...series];
