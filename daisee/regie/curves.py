@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select
 
@@ -18,10 +19,9 @@ from daisee.regie.schema import QUANTITIES, loop_sums, meter_sums
 from daisee.regie.sums import level
 
 
-@dataclass(frozen=True)
-class Energy:
+class Energy(NamedTuple):
     """Settled energy in Wh: what was consumed and the part of it allocated from the loop, what was
-    produced and the part of it sold in the loop."""
+    produced and the part of it sold in the loop. (Tuples: a year's page makes tens of thousands.)"""
 
     cons: int
     autocons: int
@@ -38,7 +38,8 @@ class Energy:
         """Exported to the grid."""
         return self.prod - self.autoprod
 
-    def __add__(self, other: Energy) -> Energy:
+    def __add__(self, other: tuple[int, ...]) -> Energy:  # type: ignore[override]
+        assert isinstance(other, Energy)
         return Energy(
             self.cons + other.cons,
             self.autocons + other.autocons,
@@ -60,8 +61,7 @@ class Energy:
 NOTHING = Energy(0, 0, 0, 0)
 
 
-@dataclass(frozen=True)
-class Crowd:
+class Crowd(NamedTuple):
     """Who makes a loop's point: meters that consumed, meters that produced, and the largest of each."""
 
     consumers: int
@@ -70,8 +70,7 @@ class Crowd:
     max_prod: int
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
     bucket: Bucket
     energy: Energy | None  # None: nothing settled in this bucket
     crowd: Crowd | None = None  # a loop's point only

@@ -97,5 +97,5 @@ def _withholding(curve: Curve, consumption: bool, production: bool) -> Curve:
                 energy.prod if production else 0,
                 energy.autoprod if production else 0,
             )
-        points.append(replace(point, energy=energy))
+        points.append(point._replace(energy=energy))
     return replace(curve, points=points)
