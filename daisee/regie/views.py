@@ -24,6 +24,7 @@ from daisee.regie.publish import PublicationRule, public_curve
 from daisee.regie.schema import intervals, meters, terms
 
 PERIODS = ("day", "week", "month", "year")
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a period's end must still be a date
 DEFAULT_GRANULARITY = {
     "day": Granularity.STEP,
     "week": Granularity.HOUR,
@@ -81,6 +82,8 @@ def parse_view(params: Mapping[str, str], calendar: LoopCalendar, default_day: d
         day = date.fromisoformat(params["date"]) if params.get("date") else default_day
     except ValueError:
         raise ViewError(f"date {params['date']!r} is not a date: give YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ViewError(f"date {day.isoformat()} is out of range: give one from {FIRST_YEAR} to {LAST_YEAR}")
     granularity = DEFAULT_GRANULARITY[kind]
     if params.get("granularity"):
         try:

@@ -146,6 +146,12 @@ def test_the_exports_have_enedis_columns_and_a_json_ld_context(served: Regie) ->
         ("/api/loop?period=fortnight", 400, "period 'fortnight' is not one of day, week, month, year"),
         ("/api/loop?date=2026-13-01", 400, "date '2026-13-01' is not a date: give YYYY-MM-DD"),
         ("/api/loop?period=day&granularity=month", 400, "a day is cut at most by day: give a finer granularity"),
+        ("/api/loop?period=year&date=9999-12-31", 400, "date 9999-12-31 is out of range: give one from 1970 to 9998"),
+        (
+            "/export/loop.csv?granularity=fortnightly",
+            400,
+            "granularity 'fortnightly' is not one of step, hour, day, month, year",
+        ),
         ("/api/member", 401, "sign in with your payout account first (POST /api/sign-in)"),
         ("/api/nowhere", 404, "GET /api/nowhere: no such page or endpoint"),
     ],
@@ -207,12 +213,17 @@ def test_a_producer_shows_its_figures_to_funders_and_nobody_else_can(
     _, run = played
     producer, consumer = run.households[0], run.households[1]
     meter = "0x" + producer.meter_id.hex()
+    consumer_token = sign_in(served, payout_key(1))
+    bad = call(served, "PUT", "/api/member/open-data", {"meter_id": "0xzz", "open_data": True}, cookie=consumer_token)
+    assert bad[:1] == (400,)
+    assert bad[2] == {"error": "meter id '0xzz' is not 0x and 64 hex digits"}
+    assert call(served, "PUT", "/api/member/open-data", {"meter_id": meter, "open_data": True})[0] == 401
     status, _, answer = call(
         served,
         "PUT",
         "/api/member/open-data",
         {"meter_id": meter, "open_data": True},
-        cookie=sign_in(served, payout_key(1)),
+        cookie=consumer_token,
     )
     assert (status, answer["error"]) == (403, f"meter {meter} is no producing meter of {consumer.payout}")
     token = sign_in(served, payout_key(0))
