@@ -94,14 +94,19 @@ def parse_view(params: Mapping[str, str], calendar: LoopCalendar, default_day: d
             ) from None
     if _ORDER.index(granularity) > _ORDER.index(COARSEST[kind]):
         raise ViewError(f"a {kind} is cut at most by {COARSEST[kind]}: give a finer granularity")
-    midnight = datetime(day.year, day.month, day.day, 12, tzinfo=calendar.tz).astimezone(UTC)
+    noon = _noon(day, calendar)
     if kind == "week":
-        monday = Period.of(midnight - timedelta(days=day.weekday()), Granularity.DAY, calendar)
-        sunday = Period.of(midnight + timedelta(days=6 - day.weekday()), Granularity.DAY, calendar)
+        monday = Period.of(noon - timedelta(days=day.weekday()), Granularity.DAY, calendar)
+        sunday = Period.of(noon + timedelta(days=6 - day.weekday()), Granularity.DAY, calendar)
         period = Period(monday.start, sunday.end)
     else:
-        period = Period.of(midnight, Granularity(kind), calendar)
+        period = Period.of(noon, Granularity(kind), calendar)
     return View(kind, day, period, granularity)
+
+
+def _noon(day: date, calendar: LoopCalendar) -> datetime:
+    """Noon of a local date, in UTC: an instant surely inside that day."""
+    return datetime(day.year, day.month, day.day, 12, tzinfo=calendar.tz).astimezone(UTC)
 
 
 def latest_day(db: Connection, calendar: LoopCalendar) -> date:
@@ -187,9 +192,9 @@ def loop_view(db: Connection, context: Context, view: View, *, member: bool) -> 
 
 
 def _shared_this_month(db: Connection, context: Context, view: View, member: bool) -> dict[str, object]:
-    """The energy shared in the view's month and what it was paid, if the month may be published."""
+    """The energy shared in the month of the view's date and what it was paid, if it may be published."""
     calendar = context.calendar
-    month = Period.of(view.period.start, Granularity.MONTH, calendar)
+    month = Period.of(_noon(view.day, calendar), Granularity.MONTH, calendar)
     if member:
         shown = loop_curve(db, calendar, month, Granularity.MONTH)
         published = True

@@ -121,9 +121,9 @@ def _day(served: Regie) -> str:
 
 
 def _drawn(curve: dict[str, Any], local: str, total: str, grid: str) -> list[list[float | None]]:
-    """What a chart of `curve` must draw: the local part, the total and the grid's part, in kWh, each point
+    """What a chart of `curve` must draw: the total, the local part and the grid's part, in kWh, each point
     held until the next (the last repeated at the period's end)."""
-    drawn = [[None if v is None else v / 1000 for v in curve[q]] for q in (local, total, grid)]
+    drawn = [[None if v is None else v / 1000 for v in curve[q]] for q in (total, local, grid)]
     return [values + values[-1:] for values in drawn]
 
 
@@ -207,3 +207,16 @@ def test_a_producer_ticks_show_to_funders_and_the_producers_page_shows_it(
         )[0]
         == 200
     )
+
+
+@pytest.mark.parametrize("period", ["week", "month", "year"])
+def test_every_period_of_the_loop_renders_and_draws(
+    watched: Watched, served: Regie, period: str, artifacts: Path
+) -> None:
+    query = f"?period={period}&date={_day(served)}"
+    page = watched.open("/" + query)
+    _, _, api = call(served, "GET", "/api/loop" + query)
+    charts = watched.charts()
+    assert charts["loop-consumption"][1:] == _drawn(api["curve"], "AUTOCONS", "CONS", "COMPLEMENT")
+    assert page.locator("select[name=period]").input_value() == period
+    page.screenshot(path=artifacts / f"loop-{period}.png", full_page=True)

@@ -20,12 +20,13 @@ function shown(u, value) {
   return value == null ? "–" : value.toLocaleString("en", { maximumFractionDigits: 3 }) + " kWh";
 }
 
-/* [x, local, total, grid] in kWh: the local part stacked under the grid's, whose top is the total. A point
-   holds from its start to the next one's: the last is repeated at the period's end, so that it shows too. */
+/* [x, total, local, grid] in kWh: the total drawn first, the local part over it, so that the grid's part
+   shows above the local one. A point holds from its start to the next one's: the last is repeated at the
+   period's end, so that it shows too. */
 function seriesOf(curve, side, end) {
   const names = SIDES[side];
   const x = curve.horodate.map((horodate) => Date.parse(horodate) / 1000);
-  const series = [names.local, names.total, names.grid].map((q) => curve[q].map(kwh));
+  const series = [names.total, names.local, names.grid].map((q) => curve[q].map(kwh));
   x.push(end);
   series.forEach((values) => values.push(values.length ? values[values.length - 1] : null));
   return [x, ...series];
@@ -39,19 +40,20 @@ function draw(element) {
   const [local, grid] = names.colours;
   const view = regie.data.view;
   const [start, end] = [Date.parse(view.start) / 1000, Date.parse(view.end) / 1000];
-  const stepped = uPlot.paths.stepped({ align: 1 });
+  const coarse = ["day", "month", "year"].includes(curve.granularity);  // bars: a day is a block, not a line
+  const paths = coarse ? uPlot.paths.bars({ size: [0.9, Infinity], align: 1 }) : uPlot.paths.stepped({ align: 1 });
   const options = {
     width: Math.max(element.clientWidth, 280),
     height: 300,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
-    scales: { x: { time: true, range: [start, end] } },
+    scales: { x: { time: true, range: [start, end] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
     series: [
       {},
-      { label: names.names[0], stroke: local, fill: local + "99", width: 1.5, value: shown, paths: stepped },
-      { label: names.names[2], stroke: grid, width: 1.5, value: shown, paths: stepped },
+      { label: names.names[2], stroke: grid, fill: coarse ? grid + "88" : undefined, width: 1.5, value: shown, paths },
+      { label: names.names[0], stroke: local, fill: local + "99", width: 1.5, value: shown, paths },
       { label: names.names[1], stroke: grid, paths: () => null, points: { show: false }, value: shown },
     ],
-    bands: [{ series: [2, 1], fill: grid + "66" }],
+    bands: coarse ? [] : [{ series: [1, 2], fill: grid + "66" }],
     axes: [{}, { label: "kWh", size: 60 }],
   };
   const chart = new uPlot(options, seriesOf(curve, side, end), element);
