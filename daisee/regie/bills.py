@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from daisee.regie.calendar import Bucket, Granularity, LoopCalendar, bucket_of
 from daisee.regie.curves import NOTHING, Energy, Period
@@ -73,29 +73,12 @@ def monthly_bills(
 ) -> list[MonthBill]:
     """The bills of the months of `period` for the member of `account`, whose meters are `meter_idxs`."""
     months = {
-        int(b.start.timestamp()): MonthBill(b, grid_price_per_wh=grid_price_per_wh)
+        b.epoch: MonthBill(b, grid_price_per_wh=grid_price_per_wh)
         for b in calendar.buckets(period.start, period.end, Granularity.MONTH)
     }
     first, last = calendar.interval_at(period.start), calendar.interval_at(period.end)
-    priced = select(intervals.c.interval, intervals.c.price_per_wh)
-    prices = {i: p for i, p in db.execute(priced.where(intervals.c.interval >= first, intervals.c.interval < last))}
-    steps = db.execute(
-        select(meter_sums.c.start, *(meter_sums.c[q] for q in QUANTITIES)).where(
-            meter_sums.c.meter_idx.in_(list(meter_idxs)),
-            meter_sums.c.level == level(Granularity.STEP),
-            meter_sums.c.start >= int(period.start.timestamp()),
-            meter_sums.c.start < int(period.end.timestamp()),
-        )
-    )
-    for start, *quantities in steps:
-        interval = calendar.interval_at(datetime.fromtimestamp(start, UTC))
-        bill = months[_month_of(calendar, interval)]
-        energy = Energy(*quantities)
-        price = prices.get(interval, 0)
-        bill.energy += energy
-        bill.local_cost += energy.autocons * price
-        bill.local_revenue += energy.autoprod * price
-        bill.grid_cost += energy.complement * grid_price_per_wh
+    for bill in months.values():
+        _add_energy_and_money(db, calendar, meter_idxs, bill)
     short = db.execute(
         select(unpaid.c.interval, unpaid.c.production, unpaid.c.amount).where(
             unpaid.c.meter_idx.in_(list(meter_idxs)), unpaid.c.interval >= first, unpaid.c.interval < last
@@ -121,6 +104,43 @@ def monthly_bills(
         month = bucket_of(at, Granularity.MONTH, calendar.tz, calendar.step_seconds)
         months[int(month.start.timestamp())].entries.append(LedgerEntry(at, entry, int(amount)))
     return list(months.values())
+
+
+def _add_energy_and_money(db: Connection, calendar: LoopCalendar, meter_idxs: Sequence[int], bill: MonthBill) -> None:
+    """The month's energy from its sums; its money at the one price of its intervals, or step by step where
+    the price changed within the month."""
+    month = bill.month
+    summed = db.execute(
+        select(*(func.sum(meter_sums.c[q]) for q in QUANTITIES)).where(
+            meter_sums.c.meter_idx.in_(list(meter_idxs)),
+            meter_sums.c.level == level(Granularity.MONTH),
+            meter_sums.c.start == month.epoch,
+        )
+    ).one()
+    bill.energy = Energy(*(int(v or 0) for v in summed))
+    bill.grid_cost = bill.energy.complement * bill.grid_price_per_wh
+    first, last = calendar.interval_at(month.start), calendar.interval_at(month.end)
+    in_month = (intervals.c.interval >= first, intervals.c.interval < last)
+    lowest, highest = db.execute(
+        select(func.min(intervals.c.price_per_wh), func.max(intervals.c.price_per_wh)).where(*in_month)
+    ).one()
+    if lowest == highest:
+        price = int(lowest or 0)
+        bill.local_cost, bill.local_revenue = bill.energy.autocons * price, bill.energy.autoprod * price
+        return
+    prices = {i: p for i, p in db.execute(select(intervals.c.interval, intervals.c.price_per_wh).where(*in_month))}
+    steps = db.execute(
+        select(meter_sums.c.start, meter_sums.c.autocons, meter_sums.c.autoprod).where(
+            meter_sums.c.meter_idx.in_(list(meter_idxs)),
+            meter_sums.c.level == level(Granularity.STEP),
+            meter_sums.c.start >= month.epoch,
+            meter_sums.c.start < int(month.end.timestamp()),
+        )
+    )
+    for start, autocons, autoprod in steps:
+        price = prices.get(calendar.interval_at(datetime.fromtimestamp(start, UTC)), 0)
+        bill.local_cost += autocons * price
+        bill.local_revenue += autoprod * price
 
 
 def _month_of(calendar: LoopCalendar, interval: int) -> int:

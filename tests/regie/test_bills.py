@@ -8,10 +8,11 @@ from daisee.demo import PREPAYMENT, DemoRun
 from daisee.domain import MeterKind
 from daisee.loop import Loop
 from daisee.regie.bills import monthly_bills
-from daisee.regie.calendar import Granularity, zone
+from daisee.regie.calendar import Granularity, LoopCalendar, zone
 from daisee.regie.curves import Period
 from daisee.regie.indexer import Indexer
-from daisee.regie.schema import meters
+from daisee.regie.schema import intervals, meters
+from daisee.regie.sums import Side, record
 
 GRID_PRICE = 250  # ledger units a Wh: 0.25 a kWh
 
@@ -45,3 +46,20 @@ def test_each_members_bill_is_what_the_chain_settled(store: Engine, played: tupl
         assert deposits == ([] if household.kind is MeterKind.PRODUCER else [PREPAYMENT])
     assert any(m.local_cost for months in bills.values() for m in months)
     assert any(m.local_revenue for months in bills.values() for m in months)
+
+
+def test_a_month_whose_price_changed_is_billed_interval_by_interval(store: Engine) -> None:
+    calendar = LoopCalendar(genesis=1_767_222_000, step_seconds=900, tz=zone("Europe/Paris"))  # 2026-01-01
+    with store.begin() as db:
+        db.execute(
+            intervals.insert(),
+            [{"interval": 0, "price_per_wh": 100, "block": 1}, {"interval": 1, "price_per_wh": 2**55, "block": 1}],
+        )
+        record(db, [Side(0, 0, False, 500, 300), Side(0, 1, False, 400, 200), Side(0, 1, True, 900, 700)], 1, calendar)
+    january = Period.of(calendar.start(0), Granularity.MONTH, calendar)
+    with store.connect() as db:
+        (bill,) = monthly_bills(db, calendar, [0], "0x" + "00" * 20, january, GRID_PRICE)
+    assert bill.local_cost == 300 * 100 + 200 * 2**55  # beyond 64 bits, exact
+    assert bill.local_revenue == 700 * 2**55
+    assert bill.energy.complement == 400
+    assert bill.grid_cost == 400 * GRID_PRICE
