@@ -147,7 +147,7 @@ def _load(engine: Engine, count: int, days: int, say: Say) -> float:
                     for t in range(first, first + steps_a_day)
                 ],
             )
-            sums.record(db, settled, day + 1, calendar, journal=False)  # history: no reorganisation undoes it
+            sums.record(db, {day + 1: settled}, calendar, journal=False)  # history: no reorganisation undoes it
         writing += time.perf_counter() - started
         written += len(settled)
         if day % 30 == 29:

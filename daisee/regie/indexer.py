@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +83,51 @@ def loop_facts(db: Connection) -> LoopFacts | None:
     )
 
 
+@dataclass
+class _Settlements:
+    """The `MetersSettled` events of a span, written together: each sum once however many intervals."""
+
+    sides: dict[int, list[sums.Side]] = field(default_factory=dict)  # by block
+    prices: dict[int, tuple[int, int]] = field(default_factory=dict)  # interval: its price, its first block
+    unpaid: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, event: EventData) -> None:
+        args, block = event["args"], event["blockNumber"]
+        interval, price = args["interval"], args["pricePerWh"]
+        self.prices.setdefault(interval, (price, block))
+        records = settled_records(args["records"])
+        self.sides.setdefault(block, []).extend(
+            sums.Side(r.meter_index, interval, r.production, r.energy_wh, r.local_wh) for r in records
+        )
+        self.unpaid += [
+            {
+                "meter_idx": r.meter_index,
+                "interval": interval,
+                "production": r.production,
+                "amount": str(r.local_wh * price - r.paid),
+                "block": block,
+            }
+            for r in records
+            if r.paid < r.local_wh * price
+        ]
+
+    def write(self, db: Connection, calendar: LoopCalendar, *, journal: bool) -> None:
+        if not self.prices:
+            return
+        wanted = list(self.prices)
+        known = set(db.execute(select(intervals.c.interval).where(intervals.c.interval.in_(wanted))).scalars())
+        fresh = [  # an interval settled over two spans has its row from the first
+            {"interval": interval, "price_per_wh": price, "block": block}
+            for interval, (price, block) in self.prices.items()
+            if interval not in known
+        ]
+        if fresh:
+            db.execute(intervals.insert(), fresh)
+        sums.record(db, self.sides, calendar, journal=journal)
+        if self.unpaid:
+            db.execute(unpaid.insert(), self.unpaid)
+
+
 class Indexer:
     """Follows one loop's events into one store."""
 
@@ -104,7 +149,6 @@ class Indexer:
             "TermsScheduled": self._on_terms,
             "MeterAdded": self._on_meter_added,
             "MeterRemoved": self._on_meter_removed,
-            "MetersSettled": self._on_settled,
             **dict.fromkeys(LEDGER_ENTRIES, self._on_ledger),
         }
 
@@ -201,9 +245,14 @@ class Indexer:
         log.warning("event=reorganisation fork_block=%d sides_undone=%d", block, undone)
 
     def _apply(self, db: Connection, logs: Sequence[LogReceipt]) -> None:
+        settled = _Settlements()
         for entry in logs:
             event = self._events[HexBytes(entry["topics"][0])].process_log(entry)
-            self._handlers[event["event"]](db, event)
+            if event["event"] == "MetersSettled":
+                settled.add(event)
+            else:
+                self._handlers[event["event"]](db, event)
+        settled.write(db, self.calendar, journal=self._journal)
 
     def _on_terms(self, db: Connection, event: EventData) -> None:
         args = event["args"]
@@ -235,29 +284,6 @@ class Indexer:
     def _on_meter_removed(self, db: Connection, event: EventData) -> None:
         removed = update(meters).where(meters.c.meter_id == bytes(event["args"]["meterId"]))
         db.execute(removed.values(removed_block=event["blockNumber"]))
-
-    def _on_settled(self, db: Connection, event: EventData) -> None:
-        args, block = event["args"], event["blockNumber"]
-        interval, price = args["interval"], args["pricePerWh"]
-        records = settled_records(args["records"])
-        known = db.execute(select(intervals.c.interval).where(intervals.c.interval == interval)).first()
-        if known is None:  # its first settlement transaction
-            db.execute(intervals.insert().values(interval=interval, price_per_wh=price, block=block))
-        sides = [sums.Side(r.meter_index, interval, r.production, r.energy_wh, r.local_wh) for r in records]
-        sums.record(db, sides, block, self.calendar, journal=self._journal)
-        short = [r for r in records if r.paid < r.local_wh * price]
-        if short:
-            rows = [
-                {
-                    "meter_idx": r.meter_index,
-                    "interval": interval,
-                    "production": r.production,
-                    "amount": str(r.local_wh * price - r.paid),
-                    "block": block,
-                }
-                for r in short
-            ]
-            db.execute(unpaid.insert(), rows)
 
     def _on_ledger(self, db: Connection, event: EventData) -> None:
         args = event["args"]

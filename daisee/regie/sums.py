@@ -5,7 +5,7 @@ recent blocks, so that a reorganisation can take them out again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, delete, func, select, tuple_
@@ -43,17 +43,23 @@ class Side:
 
 
 def record(
-    db: Connection, settled: Sequence[Side], block: int, calendar: LoopCalendar, *, journal: bool = True
+    db: Connection, settled: Mapping[int, Sequence[Side]], calendar: LoopCalendar, *, journal: bool = True
 ) -> None:
-    """Add `settled` (mined in `block`) to the sums, in the caller's transaction; and to the journal unless
-    `journal` is false (a block too deep for any reorganisation to undo)."""
-    if not settled:
+    """Add the sides `settled` by the block that mined them to the sums, in the caller's transaction (one
+    write of each sum however many blocks); and to the journal unless `journal` is false (blocks too deep
+    for any reorganisation to undo)."""
+    every = [side for sides_of_block in settled.values() for side in sides_of_block]
+    if not every:
         return
     if journal:
         columns = "block, meter_idx, interval, production, energy_wh, local_wh"
-        rows = [(block, s.meter_idx, s.interval, s.production, s.energy_wh, s.local_wh) for s in settled]
+        rows = [
+            (block, s.meter_idx, s.interval, s.production, s.energy_wh, s.local_wh)
+            for block, sides_of_block in settled.items()
+            for s in sides_of_block
+        ]
         _many(db, f"INSERT INTO sides ({columns}) VALUES ({_marks(db, 6)})", rows)
-    _add(db, settled, calendar, +1)
+    _add(db, every, calendar, +1)
 
 
 def undo_from(db: Connection, block: int, calendar: LoopCalendar) -> int:

@@ -55,7 +55,9 @@ def test_a_month_whose_price_changed_is_billed_interval_by_interval(store: Engin
             intervals.insert(),
             [{"interval": 0, "price_per_wh": 100, "block": 1}, {"interval": 1, "price_per_wh": 2**55, "block": 1}],
         )
-        record(db, [Side(0, 0, False, 500, 300), Side(0, 1, False, 400, 200), Side(0, 1, True, 900, 700)], 1, calendar)
+        record(
+            db, {1: [Side(0, 0, False, 500, 300), Side(0, 1, False, 400, 200), Side(0, 1, True, 900, 700)]}, calendar
+        )
     january = Period.of(calendar.start(0), Granularity.MONTH, calendar)
     with store.connect() as db:
         (bill,) = monthly_bills(db, calendar, [0], "0x" + "00" * 20, january, GRID_PRICE)

@@ -24,7 +24,7 @@ RULE = PublicationRule()
 
 def _record(store: Engine, sides: list[Side]) -> None:
     with store.begin() as db:
-        record(db, sides, 1, CALENDAR)
+        record(db, {1: sides}, CALENDAR)
 
 
 def _day(first_interval: int) -> Period:
@@ -118,7 +118,7 @@ def test_every_point_shown_passes_the_rule_at_the_finest_granularity_that_lets_i
         for table in reversed(metadata.sorted_tables):
             if table.name not in ("meta", "alembic_version"):
                 db.execute(table.delete())
-        record(db, [Side(m, i, p, e, e // 2) for m, i, p, e in found], 1, CALENDAR)
+        record(db, {1: [Side(m, i, p, e, e // 2) for m, i, p, e in found]}, CALENDAR)
     rule = PublicationRule(min_meters, max_share)
     period = Period(datetime.fromtimestamp(CALENDAR.genesis, UTC), CALENDAR.start(196))
     with store.connect() as db:

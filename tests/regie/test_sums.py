@@ -100,7 +100,7 @@ def test_the_sums_are_those_of_the_sides_kept_after_a_reorganisation(
                 Side(m, i, p, e, min(local, e)) for (m, i, p), (e, local) in found.items() if (m, i, p) not in seen
             ]
             seen.update((s.meter_idx, s.interval, s.production) for s in fresh)
-            record(db, fresh, block, CALENDAR)
+            record(db, {block: fresh}, CALENDAR)
             recorded += [(block, s) for s in fresh]
     with store.begin() as db:
         assert undo_from(db, fork, CALENDAR) == sum(block >= fork for block, _ in recorded)
@@ -111,8 +111,8 @@ def test_the_sums_are_those_of_the_sides_kept_after_a_reorganisation(
 def test_a_prosumer_settled_over_two_blocks_has_one_step_of_both_sides(store: Engine) -> None:
     _empty(store)
     with store.begin() as db:
-        record(db, [Side(3, 7, False, 500, 200)], 10, CALENDAR)
-        record(db, [Side(3, 7, True, 900, 300)], 11, CALENDAR)
+        record(db, {10: [Side(3, 7, False, 500, 200)]}, CALENDAR)
+        record(db, {11: [Side(3, 7, True, 900, 300)]}, CALENDAR)
     step = int(CALENDAR.start(7).timestamp())
     assert _stored(store)[0][(3, 0, step)] == (500, 200, 900, 300)
     with store.begin() as db:
@@ -123,7 +123,7 @@ def test_a_prosumer_settled_over_two_blocks_has_one_step_of_both_sides(store: En
 def test_the_day_summer_time_ends_sums_its_hundred_steps(store: Engine) -> None:
     _empty(store)
     with store.begin() as db:  # from genesis, the first moment of 2026-10-25 in Paris
-        record(db, [Side(0, i, False, 10, 4) for i in range(0, 300)], 1, CALENDAR)
+        record(db, {1: [Side(0, i, False, 10, 4) for i in range(0, 300)]}, CALENDAR)
     day = CALENDAR.genesis
     assert int(CALENDAR.bucket(99, SUMMED[2]).start.timestamp()) == day
     assert int(CALENDAR.bucket(100, SUMMED[2]).start.timestamp()) == day + 25 * 3600
@@ -133,8 +133,8 @@ def test_the_day_summer_time_ends_sums_its_hundred_steps(store: Engine) -> None:
 def test_the_journal_forgets_old_blocks_and_keeps_the_sums(store: Engine) -> None:
     _empty(store)
     with store.begin() as db:
-        record(db, [Side(0, 1, False, 10, 4)], 5, CALENDAR)
-        record(db, [Side(0, 2, False, 20, 8)], 9, CALENDAR)
+        record(db, {5: [Side(0, 1, False, 10, 4)]}, CALENDAR)
+        record(db, {9: [Side(0, 2, False, 20, 8)]}, CALENDAR)
         forget_before(db, 9)
         assert [row.block for row in db.execute(select(sides.c.block))] == [9]
         assert undo_from(db, 0, CALENDAR) == 1  # only what the journal still holds
