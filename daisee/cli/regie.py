@@ -13,7 +13,7 @@ from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
 from daisee.cli.options import open_chain, read_options
-from daisee.cli.signals import until_stopped
+from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
@@ -109,10 +109,11 @@ def serve(
 
 def serve_until_stopped(service: Regie) -> None:
     """Start `service`, say where it is, and stop it on Ctrl-C or SIGTERM."""
+    stop = stop_on_signals()
     service.start()
     click.echo(f"the régie of loop {service.loop.address} is at {service.url} (Ctrl-C stops it)", err=True)
     try:
-        until_stopped()
+        wait_for(stop)
     finally:
         service.stop()
 

@@ -11,7 +11,7 @@ import click
 from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, open_chain, open_sender
-from daisee.cli.signals import until_stopped
+from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address
 from daisee.errors import DaiseeError
 from daisee.keeper import KEEP_EVERY
@@ -107,8 +107,9 @@ def serve(
         keeper_seconds=KEEP_EVERY if keeper else None,
     )
     _log_to_stderr()
+    stop = stop_on_signals()
     with Relay(loop, queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite", settings):
-        until_stopped()
+        wait_for(stop)
 
 
 def _log_to_stderr() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property, partial
 from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select
@@ -59,6 +60,7 @@ class Energy(NamedTuple):
 
 
 NOTHING = Energy(0, 0, 0, 0)
+_energy = partial(tuple.__new__, Energy)  # from an iterable of four, without NamedTuple's Python-level __new__
 
 
 class Crowd(NamedTuple):
@@ -70,6 +72,9 @@ class Crowd(NamedTuple):
     max_prod: int
 
 
+_crowd_of = partial(tuple.__new__, Crowd)
+
+
 class Point(NamedTuple):
     bucket: Bucket
     energy: Energy | None  # None: nothing settled in this bucket
@@ -78,12 +83,22 @@ class Point(NamedTuple):
 
 @dataclass(frozen=True)
 class Curve:
+    """Points in columns (a year of hours is 8,760 of them): each bucket, what was settled in it (None:
+    nothing), and for a loop's curve who makes it."""
+
     granularity: Granularity
-    points: list[Point]
+    buckets: Sequence[Bucket]
+    energy: list[Energy | None]
+    crowds: list[Crowd | None]
 
     @property
+    def points(self) -> list[Point]:
+        return [Point(*point) for point in zip(self.buckets, self.energy, self.crowds, strict=True)]
+
+    @cached_property
     def total(self) -> Energy:
-        return sum((p.energy for p in self.points if p.energy is not None), NOTHING)
+        found = [e for e in self.energy if e is not None]
+        return _energy(map(sum, zip(*found, strict=True))) if found else NOTHING
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,7 @@ def member_curve(
         )
         .group_by(meter_sums.c.start)
     )
-    found = {int(start): Energy(*(int(v) for v in values)) for start, *values in rows}
+    found = {int(row[0]): _energy(map(int, row[1:])) for row in rows.all()}  # PostgreSQL sums are decimals
     if granularity is Granularity.YEAR:
         years: dict[int, Energy] = {}
         for start, energy in found.items():
@@ -139,8 +154,8 @@ def loop_curve(db: Connection, calendar: LoopCalendar, period: Period, granulari
     )
     energy: dict[int, Energy] = {}
     crowds: dict[int, Crowd] = {}
-    for start, *values in rows:
-        energy[start], crowds[start] = Energy(*values[:4]), Crowd(*values[4:])
+    for row in rows.all():
+        energy[row[0]], crowds[row[0]] = _energy(row[1:5]), _crowd_of(row[5:])
     return _curve(calendar, period, granularity, energy, crowds)
 
 
@@ -181,10 +196,13 @@ def _curve(
     crowds: dict[int, Crowd],
 ) -> Curve:
     """Every bucket of `period` at `granularity`, with what was found for it (keyed by the bucket's start)."""
-    points = []
-    for bucket in calendar.buckets(period.start, period.end, granularity):
-        points.append(Point(bucket, energy.get(bucket.epoch), crowds.get(bucket.epoch)))
-    return Curve(granularity, points)
+    buckets = calendar.buckets(period.start, period.end, granularity)
+    return Curve(
+        granularity,
+        buckets,
+        [energy.get(b.epoch) for b in buckets],
+        [crowds.get(b.epoch) for b in buckets] if crowds else [None] * len(buckets),
+    )
 
 
 def _summed(granularity: Granularity) -> Granularity:

@@ -80,22 +80,22 @@ def public_curve(
 
 
 def _passes(curve: Curve, rule: PublicationRule) -> tuple[bool, bool]:
-    judged = [rule.sides(point.energy, point.crowd) for point in curve.points]
+    judged = [rule.sides(energy, crowd) for energy, crowd in zip(curve.energy, curve.crowds, strict=True)]
     return all(cons for cons, _ in judged), all(prod for _, prod in judged)
 
 
 def _withholding(curve: Curve, consumption: bool, production: bool) -> Curve:
     if consumption and production:
         return curve
-    points = []
-    for point in curve.points:
-        energy = point.energy
-        if energy is not None:
-            energy = Energy(
-                energy.cons if consumption else 0,
-                energy.autocons if consumption else 0,
-                energy.prod if production else 0,
-                energy.autoprod if production else 0,
-            )
-        points.append(point._replace(energy=energy))
-    return replace(curve, points=points)
+    kept = [
+        None
+        if e is None
+        else Energy(
+            e.cons if consumption else 0,
+            e.autocons if consumption else 0,
+            e.prod if production else 0,
+            e.autoprod if production else 0,
+        )
+        for e in curve.energy
+    ]
+    return replace(curve, energy=kept)

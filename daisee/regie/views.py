@@ -118,38 +118,23 @@ def latest_day(db: Connection, calendar: LoopCalendar) -> date:
 def curve_json(curve: Curve, calendar: LoopCalendar, *, with_counts: bool = False) -> dict[str, object]:
     """A curve in columns: `horodate` (each point's start, local, with its offset) and the six quantities,
     null where nothing was settled; `nb_points` (the meters that make each point) for the loop's."""
-    columns: dict[str, list[object]] = {name: [] for name in ("horodate", *_QUANTITY_NAMES)}
-    counts: list[object] = []
-    horodates, cons, autocons, complement, prod, autoprod, surplus = columns.values()
-    for point in curve.points:
-        horodates.append(point.bucket.horodate)
-        energy = point.energy
-        if energy is None:
-            for column in (cons, autocons, complement, prod, autoprod, surplus):
-                column.append(None)
-        else:
-            cons.append(energy.cons)
-            autocons.append(energy.autocons)
-            complement.append(energy.cons - energy.autocons)
-            prod.append(energy.prod)
-            autoprod.append(energy.autoprod)
-            surplus.append(energy.prod - energy.autoprod)
-        if with_counts:
-            crowd = point.crowd
-            counts.append(None if crowd is None else max(crowd.consumers, crowd.producers))
+    energies = curve.energy
     found: dict[str, object] = {
         "granularity": str(curve.granularity),
         "pas": iso_duration(curve.granularity, calendar.step_seconds),
         "total": curve.total.as_json(),
         "rates": rates(curve.total),
-        **columns,
+        "horodate": [b.horodate for b in curve.buckets],
+        "CONS": [None if e is None else e[0] for e in energies],
+        "AUTOCONS": [None if e is None else e[1] for e in energies],
+        "COMPLEMENT": [None if e is None else e[0] - e[1] for e in energies],
+        "PROD": [None if e is None else e[2] for e in energies],
+        "AUTOPROD": [None if e is None else e[3] for e in energies],
+        "SURPLUS": [None if e is None else e[2] - e[3] for e in energies],
     }
     if with_counts:
-        found["nb_points"] = counts
+        found["nb_points"] = [None if c is None else max(c[0], c[1]) for c in curve.crowds]
     return found
-
-
-_QUANTITY_NAMES = ("CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS")
 
 
 def rates(energy: Energy) -> dict[str, float | None]:
