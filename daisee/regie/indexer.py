@@ -40,7 +40,7 @@ LEDGER_ENTRIES = {
     "DebtRepaid": "debt_repaid",
     "ReceivablePaid": "receivable_paid",
 }
-WATCHED = ("TermsScheduled", "MeterAdded", "MeterRemoved", "MetersSettled", *LEDGER_ENTRIES)
+WATCHED = ("TermsScheduled", "MeterAdded", "MeterRemoved", "MetersSettled", "EnergyCarried", *LEDGER_ENTRIES)
 _CONFIG = ("genesis", "interval_seconds", "grace_seconds", "notice_seconds", "price_cap_per_wh")
 
 
@@ -111,19 +111,32 @@ class _Settlements:
             if r.paid < r.local_wh * price
         ]
 
+    def carry(self, meter_idx: int, event: EventData) -> None:
+        """A late reading's energy of the intervals before its own, from and to the grid: spread evenly over
+        them (the meter told no more), whole Wh, the remainder on the first ones."""
+        args, block = event["args"], event["blockNumber"]
+        late = range(args["fromInterval"], args["interval"])
+        for production, total in ((False, args["consumedWh"]), (True, args["producedWh"])):
+            share, extra = divmod(total, len(late)) if late else (0, 0)
+            self.sides.setdefault(block, []).extend(
+                sums.Side(meter_idx, interval, production, share + (i < extra), 0)
+                for i, interval in enumerate(late)
+                if share + (i < extra)
+            )
+
     def write(self, db: Connection, calendar: LoopCalendar, *, journal: bool) -> None:
-        if not self.prices:
-            return
-        wanted = list(self.prices)
-        known = set(db.execute(select(intervals.c.interval).where(intervals.c.interval.in_(wanted))).scalars())
-        fresh = [  # an interval settled over two spans has its row from the first
-            {"interval": interval, "price_per_wh": price, "block": block}
-            for interval, (price, block) in self.prices.items()
-            if interval not in known
-        ]
-        if fresh:
-            db.execute(intervals.insert(), fresh)
-        sums.record(db, self.sides, calendar, journal=journal)
+        if self.prices:
+            wanted = list(self.prices)
+            known = set(db.execute(select(intervals.c.interval).where(intervals.c.interval.in_(wanted))).scalars())
+            fresh = [  # an interval settled over two spans has its row from the first
+                {"interval": interval, "price_per_wh": price, "block": block}
+                for interval, (price, block) in self.prices.items()
+                if interval not in known
+            ]
+            if fresh:
+                db.execute(intervals.insert(), fresh)
+        if self.sides:
+            sums.record(db, self.sides, calendar, journal=journal)
         if self.unpaid:
             db.execute(unpaid.insert(), self.unpaid)
 
@@ -262,8 +275,14 @@ class Indexer:
                 settled.add(entry)
                 continue
             event = self._events[topic].process_log(entry)
-            self._handlers[event["event"]](db, event)
+            if event["event"] == "EnergyCarried":
+                settled.carry(self._meter_idx(db, bytes(event["args"]["meterId"])), event)
+            else:
+                self._handlers[event["event"]](db, event)
         settled.write(db, self.calendar, journal=self._journal)
+
+    def _meter_idx(self, db: Connection, meter_id: bytes) -> int:
+        return int(db.execute(select(meters.c.idx).where(meters.c.meter_id == meter_id)).scalar_one())
 
     def _on_terms(self, db: Connection, event: EventData) -> None:
         args = event["args"]
