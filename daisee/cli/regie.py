@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import urllib.error
+import urllib.request
+import webbrowser
 from pathlib import Path
 
 import click
+from eth_account.messages import encode_defunct
 
-from daisee.chain.accounts import daisee_home
+from daisee.chain.accounts import daisee_home, unlock
 from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
-from daisee.cli.options import open_chain, read_options
+from daisee.cli.options import open_chain, password_for, read_options
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
@@ -22,6 +26,9 @@ from daisee.regie.bench import bench_regie
 from daisee.regie.calendar import DEFAULT_ZONE
 from daisee.regie.publish import DEFAULT_MIN_METERS, PublicationRule
 from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
+from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
+
+MAX_ANSWER_BYTES = 64 * 1024  # a sign-in message, a link or a refusal
 
 
 @click.group()
@@ -143,3 +150,40 @@ def bench(meters_count: int, days: int, index_meters: int, index_days: int, json
     click.echo(text)
     if json_out:
         json_out.write_text(text + "\n")
+
+
+@regie.command("login")
+@click.option("--url", default=f"http://{LOOPBACK}:{DEFAULT_PORT}", show_default=True, help="The régie's URL.")
+@click.option("--account", required=True, help="The keystore account to sign in with: a meter's payout account.")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--open", "open_browser", is_flag=True, help="Open the link in the browser instead of printing it.")
+def login(url: str, account: str, password_file: Path | None, open_browser: bool) -> None:
+    """Sign in to a régie with a keystore account (Sign-In with Ethereum, signed here) and print, or open,
+    the one-time link (valid 2 minutes) that opens the session in a browser."""
+    signer = unlock(account, password_for(account, password_file))
+    base = url.rstrip("/")
+    message = _post(base, "/api/sign-in/message", {"address": signer.address})["message"]
+    signature = signer.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+    link = _post(base, "/api/sign-in/link", {"message": message, "signature": signature})["link"]
+    if open_browser and webbrowser.open(link):
+        click.echo(f"signed in as {signer.address}: the session opened in your browser", err=True)
+        return
+    click.echo(link)
+
+
+def _post(base: str, path: str, body: dict[str, str]) -> dict[str, str]:
+    """The régie's JSON answer to a POST; DaiseeError with its refusal or why it could not be reached."""
+    request = urllib.request.Request(
+        base + path, json.dumps(body).encode(), {"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return dict(parse_untrusted(answer.read(), max_bytes=MAX_ANSWER_BYTES))
+    except urllib.error.HTTPError as exc:
+        try:
+            said = parse_untrusted(exc.read(), max_bytes=MAX_ANSWER_BYTES).get("error", exc.reason)
+        except (UntrustedJSONError, AttributeError):
+            said = exc.reason
+        raise DaiseeError(f"the régie refused the sign-in: {said}") from None
+    except (urllib.error.URLError, OSError, UntrustedJSONError, TypeError, ValueError) as exc:
+        raise DaiseeError(f"cannot reach the régie at {base} ({exc}): check --url") from None

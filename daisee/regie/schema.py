@@ -152,3 +152,11 @@ sessions = Table(  # signed-in accounts, by the SHA-256 of their cookie's token 
     Column("address", String(42), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+links = Table(  # one-time codes that open a session in a browser, by their SHA-256 (`daisee regie login`)
+    "links",
+    metadata,
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("address", String(42), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

@@ -179,6 +179,21 @@ class Regie:
         log_event("signed_in", account=address)
         return address, token, ends
 
+    def sign_in_link(self, message: str, signature: str) -> tuple[str, str]:
+        """The account and a one-time link that opens its session in a browser (for `daisee regie login`)."""
+        assert self._expected is not None
+        now = _now()
+        with self.engine.begin() as db:
+            address, token, _ = sessions.sign_in(db, message, signature, self._expected, now)
+            sessions.sign_out(db, token)  # the session is the link's, opened where the member follows it
+            code = sessions.issue_link(db, address, now)
+        log_event("signed_in", account=address, by="link")
+        return address, f"{self._expected.origin}/session/{code}"
+
+    def follow_link(self, code: str) -> tuple[str, str, datetime]:
+        with self.engine.begin() as db:
+            return sessions.follow_link(db, code, _now())
+
     def sign_out(self, token: str) -> None:
         with self.engine.begin() as db:
             sessions.sign_out(db, token)

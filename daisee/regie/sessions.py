@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select
 
-from daisee.regie.schema import nonces, sessions
+from daisee.regie.schema import links, nonces, sessions
 from daisee.regie.siwe import Expected, SignInError, verify
 
 NONCE_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=8)  # at most; a message's own expiration time ends it sooner
+LINK_TTL = timedelta(minutes=2)  # a session link is for the browser the member opens it in, now
 MAX_PENDING = 10_000  # sign-ins begun and not finished: a flood of requests for a message stops there
 
 
@@ -43,9 +44,36 @@ def sign_in(db: Connection, text: str, signature: str, expected: Expected, now: 
     ends = now + SESSION_TTL
     if message.expiration_time is not None:
         ends = min(ends, message.expiration_time)
+    return message.address, *_open_session(db, message.address, ends)
+
+
+def _open_session(db: Connection, address: str, ends: datetime) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
-    db.execute(sessions.insert().values(token_hash=_hash(token), address=message.address, expires_at=_epoch(ends)))
-    return message.address, token, ends
+    db.execute(sessions.insert().values(token_hash=_hash(token), address=address, expires_at=_epoch(ends)))
+    return token, ends
+
+
+def issue_link(db: Connection, address: str, now: datetime) -> str:
+    """A one-time code, valid LINK_TTL, that opens a session for `address` (signed in already) in a browser."""
+    db.execute(delete(links).where(links.c.expires_at <= _epoch(now)))
+    code = secrets.token_urlsafe(32)
+    db.execute(links.insert().values(code_hash=_hash(code), address=address, expires_at=_epoch(now + LINK_TTL)))
+    return code
+
+
+def follow_link(db: Connection, code: str, now: datetime) -> tuple[str, str, datetime]:
+    """The address, a new session token and its end for a session link's `code`, taken once (SignInError if
+    it is unknown, used or expired)."""
+    taken = db.execute(
+        delete(links)
+        .where(links.c.code_hash == _hash(code), links.c.expires_at > _epoch(now))
+        .returning(links.c.address)
+    ).first()
+    if taken is None:
+        raise SignInError(
+            "this sign-in link is unknown, was used already or has expired: run `daisee regie login` again"
+        )
+    return taken[0], *_open_session(db, taken[0], now + SESSION_TTL)
 
 
 def signed_in(db: Connection, token: str, now: datetime) -> str | None:

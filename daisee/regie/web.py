@@ -6,6 +6,8 @@
     PUT  /api/member/open-data a producer shows its figures to funders, or stops
     POST /api/sign-in/message  the EIP-4361 message to sign, with a fresh nonce
     POST /api/sign-in          the signed message → a session cookie;  POST /api/sign-out ends it
+    POST /api/sign-in/link     the signed message → a one-time link, GET /session/<code>, that opens the
+                               session in a browser (`daisee regie login`)
     GET  /export/loop.csv|json, /export/member.csv|json   the curves in open formats
     GET  /export/context.jsonld, /export/vocabulary.jsonld, /api/status, /openapi.json, /static/…
 
@@ -30,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,6 +92,14 @@ class Api(Protocol):
         """The account, its session token and when it ends (SignInError)."""
         ...
 
+    def sign_in_link(self, message: str, signature: str) -> tuple[str, str]:
+        """The account and a one-time link that opens its session in a browser (SignInError)."""
+        ...
+
+    def follow_link(self, code: str) -> tuple[str, str, datetime]:
+        """The account, its session token and when it ends, for a link's code, taken once (SignInError)."""
+        ...
+
     def sign_out(self, token: str) -> None: ...
 
 
@@ -146,18 +156,32 @@ def build_app(api: Api) -> ASGIApp:
         body = await _json_body(request, {"address": str})
         return _json({"message": await call(api.sign_in_message, body["address"])})
 
-    async def sign_in(request: Request) -> Response:
-        body = await _json_body(request, {"message": str, "signature": str})
-        try:
-            address, token, ends = await call(api.sign_in, body["message"], body["signature"])
-        except SignInError as exc:
-            raise RefusedError(401, str(exc)) from None
-        response = _json({"address": address, "until": ends.isoformat()})
+    def session_cookie(response: Response, token: str, ends: datetime) -> Response:
         max_age = max(0, int((ends - datetime.now(UTC)).total_seconds()))
         response.set_cookie(
             SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", secure=api.https, path="/"
         )
         return response
+
+    async def signed(function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await call(function, *args)
+        except SignInError as exc:
+            raise RefusedError(401, str(exc)) from None
+
+    async def sign_in(request: Request) -> Response:
+        body = await _json_body(request, {"message": str, "signature": str})
+        address, token, ends = await signed(api.sign_in, body["message"], body["signature"])
+        return session_cookie(_json({"address": address, "until": ends.isoformat()}), token, ends)
+
+    async def sign_in_link(request: Request) -> Response:
+        body = await _json_body(request, {"message": str, "signature": str})
+        address, link = await signed(api.sign_in_link, body["message"], body["signature"])
+        return _json({"address": address, "link": link})
+
+    async def follow_link(request: Request) -> Response:
+        _, token, ends = await signed(api.follow_link, request.path_params["code"])
+        return session_cookie(RedirectResponse("/member", status_code=303), token, ends)
 
     async def sign_out(request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
@@ -216,6 +240,8 @@ def build_app(api: Api) -> ASGIApp:
         Route("/api/status", status, methods=["GET"]),
         Route("/api/sign-in/message", sign_in_message, methods=["POST"]),
         Route("/api/sign-in", sign_in, methods=["POST"]),
+        Route("/api/sign-in/link", sign_in_link, methods=["POST"]),
+        Route("/session/{code}", follow_link, methods=["GET"]),
         Route("/api/sign-out", sign_out, methods=["POST"]),
         Route("/export/loop.csv", export("loop", "csv"), methods=["GET"]),
         Route("/export/loop.json", export("loop", "json"), methods=["GET"]),

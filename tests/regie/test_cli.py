@@ -9,16 +9,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from eth_typing import HexStr
 
+from daisee.chain.accounts import import_account
 from daisee.chain.deploy import save_deployment
 from daisee.chain.nodes import LocalNode, free_port
 from daisee.cli import cli
 from daisee.demo import DemoRun
 from daisee.loop import Loop
+from daisee.regie.service import Regie, RegieSettings
+from tests.regie.test_web import call, payout_key
 
 WAIT_SECONDS = 120.0  # a busy machine included
 
@@ -87,3 +92,47 @@ def test_a_bad_option_is_one_line_and_no_store(
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert not list(isolated_home.glob("regie-*.sqlite"))
+
+
+@pytest.fixture(scope="module")
+def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regie]:
+    loop, run = played
+    store = tmp_path_factory.mktemp("regie-login") / "regie.sqlite"
+    service = Regie(RegieSettings(f"sqlite:///{store}", port=0), loop, run.deployment.block)
+    service.start()
+    yield service
+    service.stop()
+
+
+def test_login_signs_with_the_keystore_and_prints_a_one_time_link(served: Regie, tmp_path: Path) -> None:
+    import_account("house", HexStr("0x" + payout_key(2).hex()), "secret")
+    (tmp_path / "password").write_text("secret\n")
+    args = ["regie", "login", "--url", served.url, "--account", "house", "--password-file", str(tmp_path / "password")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    link = result.stdout.strip()
+    assert link.startswith(served.url + "/session/")
+
+    status, headers, _ = call(served, "GET", link.removeprefix(served.url))
+    assert status == 303
+    assert headers["location"] == "/member"
+    token = headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert call(served, "GET", "/api/member", cookie=token)[0] == 200
+    again, _, refused = call(served, "GET", link.removeprefix(served.url))
+    assert again == 401
+    assert "was used already or has expired: run `daisee regie login` again" in refused  # a page, for a browser
+
+
+def test_login_says_in_one_line_why_it_could_not_sign_in(served: Regie, tmp_path: Path) -> None:
+    import_account("stranger", HexStr("0x" + "42" * 32), "secret")
+    (tmp_path / "wrong").write_text("wrong\n")
+    (tmp_path / "right").write_text("secret\n")
+    for url, password, error in (
+        (served.url, "wrong", "wrong password for account 'stranger'"),
+        ("http://127.0.0.1:9", "right", "cannot reach the régie at http://127.0.0.1:9"),
+    ):
+        args = ["regie", "login", "--url", url, "--account", "stranger", "--password-file", str(tmp_path / password)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code != 0
+        assert error in result.output
+        assert len(result.output.strip().splitlines()) == 1

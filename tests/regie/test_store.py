@@ -4,14 +4,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, create_engine, inspect, select
 
 from daisee.errors import DaiseeError
 from daisee.regie.postgres import local_postgres
 from daisee.regie.schema import metadata
-from daisee.regie.store import open_store
+from daisee.regie.store import MIGRATIONS, open_store
+
+HEAD = "0002"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def test_the_migrations_build_exactly_the_schema_on_each_database(store: Engine) -> None:
     with store.connect() as db:
         assert compare_metadata(MigrationContext.configure(db), metadata) == []
-        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0001"
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
     assert set(inspect(store).get_table_names()) == {*metadata.tables, "alembic_version"}
+
+
+def test_a_store_of_the_first_schema_is_brought_to_the_newest_when_opened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    with old.begin() as db:
+        config.attributes["connection"] = db
+        command.upgrade(config, "0001")
+    assert "links" not in inspect(old).get_table_names()
+    old.dispose()
+    engine = open_store(url)
+    assert "links" in inspect(engine).get_table_names()
+    with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
+    engine.dispose()
 
 
 def test_opening_a_migrated_store_again_changes_nothing(store: Engine) -> None:
