@@ -96,3 +96,18 @@ def as_csv(curve: Mapping[str, Any]) -> str:
 def as_json(curve: Mapping[str, Any], context_url: str) -> str:
     """JSON-LD: the rows under `mesures`, with the context at `context_url`."""
     return json.dumps({"@context": context_url, "mesures": list(rows(curve))}, ensure_ascii=False, indent=1)
+
+
+BILL_COLUMNS = (
+    "account", "month", "CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS",
+    "local_cost", "local_revenue", "became_debt", "became_receivable", "grid_cost", "saved",
+)  # fmt: skip
+
+
+def bills_csv(members: list[dict[str, Any]]) -> str:
+    """Each member's monthly bills, a row a member and month (amounts in ledger units), for billing."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, BILL_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({"account": m["account"], **bill} for m in members for bill in m["bills"])
+    return out.getvalue()

@@ -7,6 +7,7 @@ then serves; `stop()` ends both. Signing in is Sign-In with Ethereum for the ré
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +28,20 @@ from daisee.regie.publish import PublicationRule
 from daisee.regie.schema import meters
 from daisee.regie.siwe import Expected, SiweMessage
 from daisee.regie.store import open_store
-from daisee.regie.views import Context, latest_day, loop_view, member_of, member_view, parse_view, producers_view
+from daisee.regie.views import (
+    Context,
+    billing_view,
+    latest_day,
+    loop_view,
+    member_of,
+    member_view,
+    parse_view,
+    producers_view,
+)
 from daisee.regie.web import RefusedError, build_app
 
 DEFAULT_PORT = 8547
+PMO_SECONDS = 60.0  # how long the loop's PMO, read from the chain, is taken as known
 STATEMENT = "Sign in to the regie of your energy loop, to see your own curves and bills."  # EIP-4361: ASCII
 
 
@@ -61,6 +72,7 @@ class Regie:
         self._indexing = threading.Thread(target=self._index, name="regie-index", daemon=True)
         self.https = False
         self._expected: Expected | None = None
+        self._pmo_read: tuple[float, str] | None = None
 
     @property
     def url(self) -> str:
@@ -121,6 +133,25 @@ class Regie:
                 raise RefusedError(403, f"{account} is the payout account of no meter of this loop")
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
             return member_view(db, self.context, member, view)
+
+    def billing_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
+        """Every member's bills, for the loop's PMO only."""
+        if account is None:
+            raise RefusedError(401, "sign in with the PMO's account first (POST /api/sign-in)")
+        if account.lower() != self._pmo().lower():
+            raise RefusedError(403, f"{account} is not this loop's PMO: billing shows every member's bills to it only")
+        with self.engine.connect() as db:
+            view = parse_view(
+                {"period": "month", **params}, self.context.calendar, latest_day(db, self.context.calendar)
+            )
+            return billing_view(db, self.context, view)
+
+    def _pmo(self) -> str:
+        """The loop's PMO, read again after PMO_SECONDS (ownership can be transferred)."""
+        now = time.monotonic()
+        if self._pmo_read is None or now - self._pmo_read[0] > PMO_SECONDS:
+            self._pmo_read = (now, self.loop.pmo())
+        return self._pmo_read[1]
 
     def producers_page(self, params: dict[str, str]) -> dict[str, Any]:
         with self.engine.connect() as db:

@@ -344,3 +344,31 @@ def producers_view(db: Connection, context: Context, view: View) -> dict[str, ob
         select(func.count()).where(meters.c.open_data.is_(False), meters.c.kind != MeterKind.CONSUMER.value)
     ).scalar()
     return {"view": view.as_json(calendar), "producers": producers, "shown_total": total.as_json(), "not_shown": hidden}
+
+
+def billing_view(db: Connection, context: Context, view: View) -> dict[str, object]:
+    """What the PMO's billing needs: each member's bill for every month of the view (energy, local cost
+    and revenue, what became debt or receivable, ledger entries), members by payout account."""
+    calendar = context.calendar
+    rows = db.execute(select(meters.c.payout, meters.c.idx).order_by(meters.c.idx)).all()
+    by_account: dict[str, list[int]] = {}
+    for payout, idx in rows:
+        by_account.setdefault(payout, []).append(idx)
+    months = Period(
+        Period.of(view.period.start, Granularity.MONTH, calendar).start,
+        Period.of(view.period.end - timedelta(seconds=1), Granularity.MONTH, calendar).end,
+    )
+    return {
+        "view": view.as_json(calendar),
+        "loop": loop_facts_json(db, context),
+        "members": [
+            {
+                "account": account,
+                "bills": [
+                    bill.as_json()
+                    for bill in monthly_bills(db, calendar, idxs, account, months, context.grid_price_per_wh)
+                ],
+            }
+            for account, idxs in by_account.items()
+        ],
+    }

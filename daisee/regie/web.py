@@ -8,6 +8,7 @@
     POST /api/sign-in          the signed message → a session cookie;  POST /api/sign-out ends it
     POST /api/sign-in/link     the signed message → a one-time link, GET /session/<code>, that opens the
                                session in a browser (`daisee regie login`)
+    GET  /api/billing, /export/bills.csv   every member's monthly bills, for the loop's PMO only
     GET  /export/loop.csv|json, /export/member.csv|json   the curves in open formats
     GET  /export/context.jsonld, /export/vocabulary.jsonld, /api/status, /openapi.json, /static/…
 
@@ -39,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daisee.chain.connect import describe_error
 from daisee.domain import LEDGER_DECIMALS
-from daisee.regie.export import CONTEXT, CONTEXT_PATH, VOCABULARY, as_csv, as_json
+from daisee.regie.export import CONTEXT, CONTEXT_PATH, VOCABULARY, as_csv, as_json, bills_csv
 from daisee.regie.logs import log_event
 from daisee.regie.siwe import SignInError
 from daisee.regie.views import ViewError
@@ -83,6 +84,10 @@ class Api(Protocol):
         ...
 
     def producers_page(self, params: dict[str, str]) -> dict[str, Any]: ...
+
+    def billing_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
+        """Refused 401 without an account, 403 for any account but the loop's PMO."""
+        ...
 
     def set_open_data(self, account: str | None, meter_id: str, open_data: bool) -> dict[str, Any]: ...
 
@@ -143,6 +148,15 @@ def build_app(api: Api) -> ASGIApp:
 
     async def producers_json(request: Request) -> Response:
         return _json(await call(api.producers_page, dict(request.query_params)))
+
+    async def billing_json(request: Request) -> Response:
+        return _json(await call(api.billing_page, dict(request.query_params), await account(request)))
+
+    async def billing_csv(request: Request) -> Response:
+        data = await call(api.billing_page, dict(request.query_params), await account(request))
+        name = f"bills-{data['view']['period']}-{data['view']['date']}.csv"
+        disposition = {"content-disposition": f'attachment; filename="{name}"'}
+        return Response(bills_csv(data["members"]), media_type="text/csv; charset=utf-8", headers=disposition)
 
     async def status(request: Request) -> Response:
         return _json(await call(api.status))
@@ -237,6 +251,8 @@ def build_app(api: Api) -> ASGIApp:
         Route("/api/member", member_json, methods=["GET"]),
         Route("/api/member/open-data", open_data, methods=["PUT"]),
         Route("/api/producers", producers_json, methods=["GET"]),
+        Route("/api/billing", billing_json, methods=["GET"]),
+        Route("/export/bills.csv", billing_csv, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
         Route("/api/sign-in/message", sign_in_message, methods=["POST"]),
         Route("/api/sign-in", sign_in, methods=["POST"]),

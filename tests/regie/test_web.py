@@ -254,3 +254,32 @@ def test_the_served_charting_library_is_the_one_npm_pins(project_root: Path) -> 
     for name in ("uPlot.iife.min.js", "uPlot.min.css"):
         assert (static / name).read_bytes() == (dist / name).read_bytes(), name
     assert (static / "uPlot.LICENSE").read_bytes() == (project_root / "node_modules/uplot/LICENSE").read_bytes()
+
+
+def test_the_pmo_sees_every_members_bills_and_no_one_else_does(served: Regie, played: tuple[Loop, DemoRun]) -> None:
+    loop, run = played
+    pmo = loop.pmo()
+    _, _, answer = call(served, "POST", "/api/sign-in/message", {"address": pmo})
+    signature = loop.sender.chain.w3.eth.sign(pmo, text=answer["message"]).to_0x_hex()  # the node's unlocked account
+    _, headers, _ = call(served, "POST", "/api/sign-in", {"message": answer["message"], "signature": signature})
+    token = headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    query = f"/api/billing?date={_day_of_run(served)}"
+
+    status, _, billing = call(served, "GET", query, cookie=token)
+    assert status == 200, billing
+    assert sorted(m["account"] for m in billing["members"]) == sorted(h.payout for h in run.households)
+    settled = [r for t in range(run.intervals) for r in run.results[t].values()]
+    assert sum(b["local_cost"] for m in billing["members"] for b in m["bills"]) == sum(r.cost for r in settled)
+    assert sum(b["local_revenue"] for m in billing["members"] for b in m["bills"]) == sum(r.revenue for r in settled)
+    status, _, text = call(served, "GET", f"/export/bills.csv?date={_day_of_run(served)}", cookie=token)
+    lines = text.splitlines()
+    assert lines[0].startswith("account,month,CONS,AUTOCONS,COMPLEMENT")
+    assert len(lines) == 1 + len(run.households)
+
+    member = sign_in(served, payout_key(1))
+    status, _, refused = call(served, "GET", query, cookie=member)
+    assert (status, refused["error"]) == (
+        403,
+        f"{run.households[1].payout} is not this loop's PMO: billing shows every member's bills to it only",
+    )
+    assert call(served, "GET", query)[0] == 401
