@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select
@@ -210,6 +210,7 @@ def _summed(granularity: Granularity) -> Granularity:
     return Granularity.MONTH if granularity is Granularity.YEAR else granularity
 
 
+@lru_cache(maxsize=4096)
 def _year_of(calendar: LoopCalendar, start: int) -> int:
     """The start of the civil year in which the bucket starting at `start` falls."""
     instant = datetime.fromtimestamp(start, UTC)
