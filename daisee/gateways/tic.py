@@ -112,11 +112,13 @@ def _detect_mode(pieces: list[bytes]) -> Mode:
 
 
 def decode_frame(body: bytes, mode: ModeChoice = "auto") -> Frame:
-    """The frame whose bytes between STX and ETX are `body` (parity already stripped)."""
-    pieces = [piece for piece in body.split(b"\n") if piece]
+    """The frame whose bytes between STX and ETX are `body` (parity already stripped). A group starts with
+    LF: bytes before the first LF are the tail of a group cut short (a corrupt byte read as STX), rejected."""
+    head, *rest = body.split(b"\n")
+    pieces = [piece for piece in rest if piece]
     frame_mode = _detect_mode(pieces) if mode == "auto" else mode
     groups: list[Group] = []
-    rejected: list[str] = []
+    rejected: list[str] = [_label_as_read(head)] if head else []
     for piece in pieces:
         group = parse_group(frame_mode, piece[:-1]) if piece.endswith(b"\r") else None
         if group is None:

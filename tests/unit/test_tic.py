@@ -467,3 +467,13 @@ def test_meter_parse_of_a_missing_or_frameless_file_is_one_error_line(
     assert len(lines) == 1
     assert lines[0].startswith("error: ")
     assert message in lines[0]
+
+
+def test_a_corrupt_byte_read_as_stx_does_not_make_the_rest_of_a_group_a_group() -> None:
+    """Found by the property above: STX in place of a digit starts a frame in the middle of a group whose tail
+    (`000 TAB TAB B`) has a valid checksum; a group starts with LF, so that tail is no group."""
+    sent = [Group("000", "00", "H000000000000"), Group("00000000", "0", None), Group("P", "", "E023777888000")]
+    wire = encode_frame("standard", sent)
+    corrupt = wire[:51] + b"\x02" + wire[52:]
+    assert corrupt[51:] == b"\x02000\t\tB\r\x03"
+    assert decode_stream(corrupt) == []
