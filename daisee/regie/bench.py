@@ -37,7 +37,7 @@ from daisee.domain import AllocationKey, MeterKind
 from daisee.loop import Loop
 from daisee.regie import sums
 from daisee.regie.calendar import DEFAULT_ZONE, Granularity, LoopCalendar, zone
-from daisee.regie.indexer import Indexer, LoopFacts
+from daisee.regie.indexer import Indexer, loop_facts
 from daisee.regie.postgres import local_postgres
 from daisee.regie.publish import PublicationRule
 from daisee.regie.schema import intervals, meta, meter_sums, meters
@@ -193,18 +193,8 @@ def _payout(index: int) -> str:
 def _time_pages(engine: Engine) -> tuple[list[float], list[float]]:
     """Milliseconds to build and serialise a member's and the loop's year page, SAMPLES times each."""
     with engine.connect() as db:
-        facts = LoopFacts(
-            chain_id=31337,
-            loop="0x" + "00" * 19 + "01",
-            zone=DEFAULT_ZONE,
-            genesis=GENESIS,
-            interval_seconds=STEP_SECONDS,
-            grace_seconds=600,
-            notice_seconds=604_800,
-            price_cap_per_wh=1000,
-            treasury="0x" + "00" * 19 + "02",
-            settlement_token="0x" + "00" * 19 + "03",
-        )
+        facts = loop_facts(db)  # as _load wrote them
+        assert facts is not None
         context = Context(facts, PublicationRule(), 250)
         day = datetime.fromtimestamp(GENESIS, UTC).astimezone(context.calendar.tz).date()
         view = parse_view({"period": "year", "date": day.isoformat(), "granularity": "hour"}, context.calendar, day)

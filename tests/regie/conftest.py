@@ -16,6 +16,7 @@ from daisee.demo import DemoRun, run_demo, simulated_households
 from daisee.domain import AllocationKey
 from daisee.loop import Loop
 from daisee.regie.postgres import LocalPostgres, local_postgres
+from daisee.regie.service import Regie, RegieSettings
 from daisee.regie.store import open_store
 
 STORE_KINDS = ("sqlite", "postgresql")
@@ -57,3 +58,14 @@ def played(regie_node: LocalNode) -> tuple[Loop, DemoRun]:
     households = simulated_households(HOUSEHOLDS, 4)
     run = run_demo(sender, households, AllocationKey.PRORATA, INTERVALS, seed=4, interval_seconds=INTERVAL_SECONDS)
     return Loop(sender, run.deployment.address), run
+
+
+@pytest.fixture(scope="module")
+def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regie]:
+    """The played loop's régie on a free loopback port, from a SQLite store of its own."""
+    loop, run = played
+    store = tmp_path_factory.mktemp("regie") / "regie.sqlite"
+    service = Regie(RegieSettings(f"sqlite:///{store}", port=0), loop, run.deployment.block)
+    service.start()
+    yield service
+    service.stop()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from daisee.chain.nodes import LocalNode, free_port
 from daisee.cli import cli
 from daisee.demo import DemoRun
 from daisee.loop import Loop
-from daisee.regie.service import Regie, RegieSettings
+from daisee.regie.service import Regie
 from tests.regie.test_web import call, payout_key
 
 WAIT_SECONDS = 120.0  # a busy machine included
@@ -92,16 +91,6 @@ def test_a_bad_option_is_one_line_and_no_store(
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert not list(isolated_home.glob("regie-*.sqlite"))
-
-
-@pytest.fixture(scope="module")
-def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regie]:
-    loop, run = played
-    store = tmp_path_factory.mktemp("regie-login") / "regie.sqlite"
-    service = Regie(RegieSettings(f"sqlite:///{store}", port=0), loop, run.deployment.block)
-    service.start()
-    yield service
-    service.stop()
 
 
 def test_login_signs_with_the_keystore_and_prints_a_one_time_link(served: Regie, tmp_path: Path) -> None:

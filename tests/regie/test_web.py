@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from openapi_spec_validator import validate
 
 from daisee.demo import DemoRun, simulated_payout_keys
 from daisee.loop import Loop
-from daisee.regie.service import Regie, RegieSettings
+from daisee.regie.service import Regie
 from daisee.regie.web import SECURITY_HEADERS, openapi_description
 
 SEED = 4  # the played loop's households
@@ -25,16 +24,6 @@ SEED = 4  # the played loop's households
 def payout_key(index: int) -> bytes:
     """The simulated household's wallet key (public by construction: simulation keys)."""
     return simulated_payout_keys(index + 1, SEED)[index]
-
-
-@pytest.fixture(scope="module")
-def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regie]:
-    loop, run = played
-    store = tmp_path_factory.mktemp("regie-web") / "regie.sqlite"
-    service = Regie(RegieSettings(f"sqlite:///{store}", port=0), loop, run.deployment.block)
-    service.start()
-    yield service
-    service.stop()
 
 
 def call(
