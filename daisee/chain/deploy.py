@@ -23,12 +23,14 @@ from daisee.chain.connect import Chain
 from daisee.chain.evm import evm_version
 from daisee.chain.journal import DeploymentJournal
 from daisee.chain.transact import Sender
+from daisee.consent.model import MAX_DURATION_SECONDS
 from daisee.domain import AllocationKey, price_per_kwh
 from daisee.errors import DaiseeError
 
 DEPLOYMENTS_DIR = Path("deployments")
 LOOP_CONTRACT = "EnergyLoop"
 LOOP_LIBRARIES = ("MeterAdmin", "Ledger", "Settlement")  # linked into EnergyLoop, deployed before it
+CONSENT_CONTRACT = "ConsentRegistry"  # the loop's members' consents, deployed after it
 MIN_GRACE_SECONDS = 60  # EnergyLoop.MIN_GRACE_SECONDS
 MAX_PRICE_PER_WH = 2**56 - 1  # EnergyLoop.MAX_PRICE_PER_WH
 REAL_NETWORK_NOTICE = 7 * 86_400  # default notice of a loop on a real network: a week
@@ -49,6 +51,7 @@ class LoopParameters:
     token: str | None = TEST_EURO  # settlement ERC-20 address, TEST_EURO, or None for credits only
     notice_seconds: int | None = None  # notice of new meters, key changes, terms; default: 0 on dev chains, a week
     price_cap_per_wh: int | None = None  # the highest price ever; default: twice the price
+    consent_max_seconds: int = MAX_DURATION_SECONDS  # the longest consent the loop's registry records
 
     def resolved_genesis(self, now: int) -> int:
         """The given genesis, or the start of the interval that contains `now`."""
@@ -76,6 +79,8 @@ class LoopParameters:
                 f"a grace period of {self.resolved_grace()} s is too short for readings to land after an interval "
                 f"ends (anyone could finalize it first): give --grace-seconds {MIN_GRACE_SECONDS} or more"
             )
+        if not 0 < self.consent_max_seconds < 2**64:
+            raise DaiseeError(f"the longest consent must be 1 s to 2^64 - 1 s, not {self.consent_max_seconds} s")
         cap = self.resolved_cap()
         if cap > MAX_PRICE_PER_WH:
             raise DaiseeError(f"a price cap of {cap} units per Wh is beyond what a loop accepts: lower --price-cap")
@@ -134,10 +139,12 @@ class Deployment:
     libraries: dict[str, str] = field(default_factory=dict)
     daisee_version: str = field(default=__version__)
     evm_version: str = EVM_VERSION  # which shipped bytecode was deployed (records before london was shipped: shanghai)
+    consent_registry: str | None = None  # the loop's ConsentRegistry (records before it was deployed: none)
 
     def to_json(self) -> str:
         contracts = {LOOP_CONTRACT: self.address} | ({"SettlementToken": self.token} if self.token else {})
         contracts |= self.libraries
+        contracts |= {CONSENT_CONTRACT: self.consent_registry} if self.consent_registry else {}
         return json.dumps({"contracts": contracts, **asdict(self)}, indent=2) + "\n"
 
 
@@ -151,8 +158,9 @@ def journal_path(chain_id: int, folder: Path = DEPLOYMENTS_DIR) -> Path:
 
 
 def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = None) -> Deployment:
-    """Deploy an EnergyLoop administered by `sender` (the PMO), and the test euro if asked, from the
-    bytecode built for the chain's EVM level (see {daisee.chain.evm}).
+    """Deploy an EnergyLoop administered by `sender` (the PMO), the test euro if asked, and the loop's
+    ConsentRegistry (no owner: `sender` has no power over it), from the bytecode built for the chain's EVM
+    level (see {daisee.chain.evm}).
 
     With a `journal` file, each creation is noted before it is sent, and a deployment interrupted
     (RPC node lost, process killed) resumes where it was when asked again with the same parameters.
@@ -182,6 +190,7 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
     receipt = create(
         LOOP_CONTRACT, *params.constructor_args(sender.address, genesis, token, notice), libraries=libraries
     )
+    registry = create(CONSENT_CONTRACT, receipt["contractAddress"], params.consent_max_seconds)["contractAddress"]
     return Deployment(
         chain_id=chain.chain_id,
         network=chain.network or chain.kind,
@@ -194,6 +203,7 @@ def deploy_loop(sender: Sender, params: LoopParameters, journal: Path | None = N
         token=token,
         libraries=libraries,
         evm_version=evm_version(chain),
+        consent_registry=str(registry),
     )
 
 

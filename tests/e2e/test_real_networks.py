@@ -263,8 +263,8 @@ def test_a_deploy_cut_off_from_its_node_resumes_without_creating_twice(
         assert resumed.exit_code == 0, resumed.stderr
         record = json.loads(record_path(chain.chain_id).read_text())
         assert not journal_path(chain.chain_id).exists()
-        # the test euro, the three libraries and the loop, once each
-        assert chain.w3.eth.get_transaction_count(pmo) == before + 2 + len(LOOP_LIBRARIES)
+        # the test euro, the three libraries, the loop and its consent registry, once each
+        assert chain.w3.eth.get_transaction_count(pmo) == before + 3 + len(LOOP_LIBRARIES)
         if loop_address:
             assert record["address"] == loop_address
         receipt = chain.w3.eth.get_transaction_receipt(record["tx_hash"])

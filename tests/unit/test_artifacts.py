@@ -4,6 +4,7 @@ by name and level."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,13 +104,40 @@ def test_write_artifacts_refreshes_what_load_artifact_returns(tmp_path: Path, mo
     assert load_artifact("A", "x")["bytecode"] == "0x6081"
 
 
-@pytest.mark.parametrize("name", ["EnergyLoop", "MeterAdmin", "Ledger", "Settlement", "EuroToken"])
+@pytest.mark.parametrize("name", ["EnergyLoop", "MeterAdmin", "Ledger", "Settlement", "EuroToken", "ConsentRegistry"])
 def test_every_level_ships_the_same_contract_with_other_bytecode(name: str) -> None:
     shanghai, london = (load_artifact(name, level) for level in ("shanghai", "london"))
 
     assert london["abi"] == shanghai["abi"]  # so the ABI of either level serves every chain
     assert london["linkReferences"].keys() == shanghai["linkReferences"].keys()
     assert london["bytecode"] != shanghai["bytecode"]
+
+
+PUSH0 = 0x5F
+_LIBRARY_PLACEHOLDER = re.compile(r"__\$[0-9a-f]{34}\$__")
+
+
+def _opcodes(code: bytes) -> Iterator[int]:
+    """The opcodes of runtime `code`, skipping the data of each PUSH1..PUSH32."""
+    i = 0
+    while i < len(code):
+        op = code[i]
+        yield op
+        i += 1 + (op - PUSH0 if 0x60 <= op <= 0x7F else 0)
+
+
+def _runtime_without_metadata(artifact: dict[str, Any]) -> bytes:
+    code = bytes.fromhex(_LIBRARY_PLACEHOLDER.sub("00" * 20, artifact["deployedBytecode"][2:]))
+    return code[: -(int.from_bytes(code[-2:], "big") + 2)]  # solc's CBOR metadata, and its length
+
+
+@pytest.mark.parametrize("path", sorted((artifacts.ARTIFACTS_DIR / "london").glob("*.json")), ids=lambda p: p.stem)
+def test_no_london_artifact_runs_push0_and_every_shanghai_one_does(path: Path) -> None:
+    london = _runtime_without_metadata(json.loads(path.read_text()))
+    shanghai = _runtime_without_metadata(load_artifact(path.stem, "shanghai"))
+
+    assert PUSH0 not in set(_opcodes(london))
+    assert PUSH0 in set(_opcodes(shanghai))  # so the scan sees a PUSH0 where there is one
 
 
 def test_load_artifact_returns_a_shipped_contract() -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import Chain, connect
 from daisee.chain.deploy import (
+    CONSENT_CONTRACT,
     LOOP_CONTRACT,
     LOOP_LIBRARIES,
     Deployment,
@@ -262,7 +264,24 @@ def test_a_real_deployment_links_the_libraries_it_records(anvil: Chain, tmp_path
         assert len(anvil.w3.eth.get_code(address)) > 0
         assert address.lower().removeprefix("0x") in code, f"{name} is not linked into the loop"
     assert loaded.token is None
+    assert loaded.consent_registry is not None
+    registry = anvil.w3.eth.contract(address=loaded.consent_registry, abi=load_artifact(CONSENT_CONTRACT)["abi"])
+    assert registry.functions.loop().call() == loaded.address
     assert json.loads(record_path(anvil.chain_id, tmp_path).read_text())["contracts"] == {
         LOOP_CONTRACT: loaded.address,
         **loaded.libraries,
+        CONSENT_CONTRACT: loaded.consent_registry,
     }
+
+
+def test_a_record_from_before_the_consent_registry_still_loads(anvil: Chain, tmp_path: Path) -> None:
+    deployment = deploy_loop(Sender.dev(anvil), LoopParameters(token=None))
+    old = json.loads(deployment.to_json())
+    del old["consent_registry"], old["contracts"][CONSENT_CONTRACT]
+    record_path(anvil.chain_id, tmp_path).write_text(json.dumps(old))
+
+    loaded = load_deployment(anvil, tmp_path)
+
+    assert loaded.consent_registry is None
+    assert loaded.address == deployment.address
+    assert CONSENT_CONTRACT not in json.loads(loaded.to_json())["contracts"]
