@@ -17,6 +17,26 @@ from daisee.chain.artifacts import load_artifact
 
 _ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
 _PANIC = function_signature_to_4byte_selector("Panic(uint256)")
+# Whose errors a revert may name: a call to the consent registry may revert with the loop's errors too.
+CONTRACTS = ("EnergyLoop", "ConsentRegistry")
+# What to do about a consent registry's refusal (its one-line message is `Error(values): fix`); the errors it
+# shares with the loop (UnknownMeter, NotMeterPayout) read as the loop's.
+FIXES = {
+    "InvalidSignature": "the message was not signed by this account for this chain and registry: sign it again "
+    "with the meter's payout account (a grant) or the consent's grantor (a revocation)",
+    "ConsentAlreadyRecorded": "this very message is recorded already: see `daisee consent list`",
+    "InvalidAudience": "grant to an account, the loop's members or everyone",
+    "GranteeMismatch": "name a grantee account, or grant to the loop's members or to everyone (no account)",
+    "InvalidPurpose": "use one of the purposes `daisee consent grant --help` lists",
+    "InvalidKinds": "cover at least one of consumption, production, allocation and bill, and nothing else",
+    "InvalidGranularity": "use interval, hour, day or month",
+    "ConsentExpired": "the consent would be over before it starts: choose an expiry in the future",
+    "ConsentTooLong": "choose an earlier expiry",
+    "TimeOutOfRange": "choose an expiry before the year 36812",
+    "UnknownConsent": "no consent has this id in the loop's registry: see `daisee consent list`",
+    "NotGrantor": "only the consent's grantor revokes it: pass --account with its key",
+    "ConsentAlreadyRevoked": "nothing to do: it was revoked before",
+}
 
 
 def _canonical_type(item: dict[str, Any]) -> str:
@@ -34,8 +54,9 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def describe_revert(data: str | bytes | None, contract: str = "EnergyLoop") -> str:
-    """`MeterAlreadyRegistered(meterId=0x…)` for revert data of one of `contract`'s errors.
+def describe_revert(data: str | bytes | None, contracts: tuple[str, ...] = CONTRACTS) -> str:
+    """`MeterAlreadyRegistered(meterId=0x…)` for revert data of one of `contracts`' errors, followed by its fix
+    for a consent registry's (`ConsentAlreadyRevoked(consentId=0x…): nothing to do: …`).
 
     Unknown data is shown as hex, so nothing is hidden.
     """
@@ -46,7 +67,7 @@ def describe_revert(data: str | bytes | None, contract: str = "EnergyLoop") -> s
         return str(decode(["string"], raw[4:])[0])
     if raw[:4] == _PANIC:
         return f"panic 0x{decode(['uint256'], raw[4:])[0]:02x} (a bug: please report it)"
-    for item in load_artifact(contract)["abi"]:
+    for item in (item for contract in contracts for item in load_artifact(contract)["abi"]):
         if item["type"] != "error":
             continue
         types = [_canonical_type(i) for i in item["inputs"]]
@@ -54,7 +75,8 @@ def describe_revert(data: str | bytes | None, contract: str = "EnergyLoop") -> s
             continue
         values = decode(types, raw[4:])
         args = ", ".join(f"{i['name']}={_format(v)}" for i, v in zip(item["inputs"], values, strict=True))
-        return f"{item['name']}({args})"
+        said = f"{item['name']}({args})"
+        return f"{said}: {FIXES[item['name']]}" if item["name"] in FIXES else said
     return f"reverted with unknown data 0x{raw.hex()}"
 
 
