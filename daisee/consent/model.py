@@ -137,7 +137,7 @@ class Grant:
         """Refuse what the registry would refuse, with the fix."""
         if (self.audience is Audience.ACCOUNT) == (self.grantee == ZERO_ADDRESS):
             raise DaiseeError("name a grantee account, or grant to the loop's members or to everyone (no account)")
-        if not self.kinds or self.kinds & ~ALL_KINDS:
+        if not self.kinds or int(self.kinds) & ~int(ALL_KINDS):  # an IntFlag's ~ keeps only known flags
             raise DaiseeError("a consent covers at least one data kind: consumption, production, allocation or bill")
         if self.granularity not in GRANULARITIES:
             raise DaiseeError(f"a consent's granularity is one of {', '.join(GRANULARITIES)}, not {self.granularity}")

@@ -362,6 +362,15 @@ def test_refuses_codes_out_of_range(consents: Consents, field: int, value: int, 
     assert consents.registry.consents() == []
 
 
+def test_the_client_refuses_an_unknown_kind_flag_before_sending(consents: Consents) -> None:
+    grant = consents.grant(kinds=DataKind(0b10001))
+    nonce = consents.chain.w3.eth.get_transaction_count(consents.registry.sender.address)
+
+    refused(lambda: consents.registry.record_grant(grant, consents.sign(grant)), "at least one data kind")
+
+    assert consents.chain.w3.eth.get_transaction_count(consents.registry.sender.address) == nonce
+
+
 # ---------------------------------------------------------------- status over time
 
 
