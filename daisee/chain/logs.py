@@ -34,10 +34,15 @@ def event_logs(
     )
 
 
-def raw_logs(w3: Web3, address: str, topics: Sequence[HexBytes], from_block: int, to_block: int) -> list[LogReceipt]:
-    """The undecoded logs of the contract at `address` whose first topic is one of `topics`, from
+def raw_logs(
+    w3: Web3, addresses: Sequence[str], topics: Sequence[HexBytes], from_block: int, to_block: int
+) -> list[LogReceipt]:
+    """The undecoded logs of the contracts at `addresses` whose first topic is one of `topics`, from
     `from_block` to `to_block` inclusive, in chain order, asked in ranges the node accepts."""
-    query: FilterParams = {"address": Web3.to_checksum_address(address), "topics": [[t.to_0x_hex() for t in topics]]}
+    query: FilterParams = {
+        "address": [Web3.to_checksum_address(a) for a in addresses],
+        "topics": [[t.to_0x_hex() for t in topics]],
+    }
     return _in_ranges(
         lambda start, end: w3.eth.get_logs({**query, "fromBlock": start, "toBlock": end}), from_block, to_block
     )

@@ -110,7 +110,8 @@ def _serve_regie(loop: Loop, run: DemoRun, seed: int, port: int) -> None:
     log_to_stderr()
     with tempfile.TemporaryDirectory(prefix="daisee-regie-") as folder:
         settings = RegieSettings(f"sqlite:///{Path(folder) / 'regie.sqlite'}", port=port)
-        serve_until_stopped(Regie(settings, loop, run.deployment.block))
+        registry = run.deployment.consent_registry
+        serve_until_stopped(Regie(settings, loop, run.deployment.block, registry, loop.sender))
 
 
 def _summary(run: DemoRun, loop: Loop) -> dict[str, Any]:

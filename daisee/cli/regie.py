@@ -16,7 +16,7 @@ from eth_account.messages import encode_defunct
 from daisee.chain.accounts import daisee_home, unlock
 from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
-from daisee.cli.options import open_chain, password_for, read_options
+from daisee.cli.options import open_chain, open_sender, password_for, read_options
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
@@ -69,6 +69,17 @@ def regie() -> None:
 @click.option(
     "--public-url", help="The URL members reach the régie at, behind a proxy (https://…): they sign in to it."
 )
+@click.option(
+    "--consents",
+    "registry_address",
+    help="The loop's consent registry (default: the deployment record's; with --loop, none unless given).",
+)
+@click.option(
+    "--account",
+    help="Keystore account that pays for recording the members' signed consents (default: none is recorded "
+    "here; on a dev chain, its first account).",
+)
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 def serve(
     chain_target: str,
     chain_id: int | None,
@@ -82,14 +93,19 @@ def serve(
     min_meters: int,
     grid_price: str,
     public_url: str | None,
+    registry_address: str | None,
+    account: str | None,
+    password_file: Path | None,
 ) -> None:
     """Index the loop into the store and serve its pages and API until Ctrl-C (or SIGTERM).
 
     Everyone sees the loop's curves as the publication rule allows; a member signs in with its payout
-    account (Sign-In with Ethereum) and sees its own curves against the loop's and its bills. The API is
-    described at /openapi.json.
+    account (Sign-In with Ethereum) and sees its own curves against the loop's and its bills, grants and
+    revokes consents, and reads who accessed its data; a grantee sees what its live consents allow. The
+    API is described at /openapi.json.
     """
     chain = open_chain(chain_target, chain_id)
+    registry = address(registry_address, "--consents") if registry_address else None
     if loop_address:
         if from_block is None:
             raise DaiseeError("--loop needs --from-block: the block the loop was deployed in (or an earlier one)")
@@ -97,6 +113,7 @@ def serve(
     else:
         deployment = load_deployment(chain, deployments_dir)
         loop_at, first = deployment.address, deployment.block if from_block is None else from_block
+        registry = registry or deployment.consent_registry
     loop_at = chain.w3.to_checksum_address(loop_at)
     if not chain.w3.eth.get_code(loop_at):
         raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
@@ -110,8 +127,11 @@ def serve(
         grid_price_per_wh=price_per_wh(grid_price),
         public_url=public_url,
     )
+    if registry is not None and not chain.w3.eth.get_code(chain.w3.to_checksum_address(registry)):
+        raise DaiseeError(f"no contract at {registry} on {chain.label}: check --consents")
+    submitter = open_sender(chain, account, password_file) if registry and (account or chain.is_dev) else None
     log_to_stderr()
-    serve_until_stopped(Regie(settings, loop, first))
+    serve_until_stopped(Regie(settings, loop, first, registry, submitter))
 
 
 def serve_until_stopped(service: Regie) -> None:

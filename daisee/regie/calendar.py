@@ -29,6 +29,13 @@ class Granularity(StrEnum):
     MONTH = "month"
     YEAR = "year"
 
+    def at_least(self, floor: Granularity) -> Granularity:
+        """This granularity, or `floor` if that is coarser."""
+        return max(self, floor, key=FINER_TO_COARSER.index)
+
+
+FINER_TO_COARSER = tuple(Granularity)
+
 
 @dataclass(frozen=True)
 class Bucket:

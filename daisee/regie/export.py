@@ -70,8 +70,9 @@ def rows(curve: Mapping[str, Any]) -> Iterator[dict[str, object]]:
     """The rows of a curve as `views.curve_json` gives it (in columns); points with nothing settled are left
     out."""
     counts = curve.get("nb_points") or [None] * len(curve["horodate"])
+    shown = [grandeur for grandeur in GRANDEURS if grandeur in curve]  # a consent may show fewer
     for index, horodate in enumerate(curve["horodate"]):
-        for grandeur in GRANDEURS:
+        for grandeur in shown:
             value = curve[grandeur][index]
             if value is None:
                 continue
@@ -110,4 +111,18 @@ def bills_csv(members: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, BILL_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     writer.writerows({"account": m["account"], **bill} for m in members for bill in m["bills"])
+    return out.getvalue()
+
+
+ACCESS_COLUMNS = (
+    "seq", "at", "reader", "basis", "consent_id", "what", "data_from", "data_until", "granularity", "hash",
+)  # fmt: skip
+
+
+def access_log_csv(entries: list[dict[str, Any]]) -> str:
+    """A member's access log, a row an access, with each entry's running hash."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ACCESS_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in entry.items()} for entry in entries)
     return out.getvalue()

@@ -1,7 +1,8 @@
 """The régie's indexer: the loop's events into the store, block by confirmed block.
 
 It reads the registry (meters admitted and removed), the terms, the settlements (each side into the sums,
-unpaid sides apart) and the ledger (deposits, withdrawals, repaid debts, paid receivables), in spans of
+unpaid sides apart), the ledger (deposits, withdrawals, repaid debts, paid receivables) and the consent
+registry's grants and revocations, in spans of
 blocks the node accepts, each span in one transaction with the block it reached: a restart resumes there
 and counts nothing twice. It waits for the chain's confirmations, and keeps the hashes of the last blocks
 it indexed: when the chain no longer has one, a reorganisation happened, and what the indexer wrote from
@@ -17,17 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from sqlalchemy import Connection, Engine, delete, select, update
 from web3.types import EventData, LogReceipt
 
+from daisee.chain.artifacts import load_artifact
 from daisee.chain.connect import describe_error
+from daisee.chain.deploy import CONSENT_CONTRACT
 from daisee.chain.logs import event_topic, raw_logs
 from daisee.errors import DaiseeError
 from daisee.loop import Loop, settled_records
 from daisee.regie import sums
 from daisee.regie.calendar import LoopCalendar, zone
-from daisee.regie.schema import blocks, intervals, ledger, meta, meters, terms, unpaid
+from daisee.regie.schema import blocks, consents, intervals, ledger, meta, meters, terms, unpaid
 
 log = logging.getLogger("daisee.regie")
 SPAN = 2_000  # blocks asked for at once (a node that refuses so many is asked for fewer)
@@ -41,6 +45,7 @@ LEDGER_ENTRIES = {
     "ReceivablePaid": "receivable_paid",
 }
 WATCHED = ("TermsScheduled", "MeterAdded", "MeterRemoved", "MetersSettled", "EnergyCarried", *LEDGER_ENTRIES)
+CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked")
 _CONFIG = ("genesis", "interval_seconds", "grace_seconds", "notice_seconds", "price_cap_per_wh")
 
 
@@ -58,6 +63,7 @@ class LoopFacts:
     price_cap_per_wh: int
     treasury: str
     settlement_token: str
+    consent_registry: str | None = None
 
     @property
     def calendar(self) -> LoopCalendar:
@@ -80,6 +86,7 @@ def loop_facts(db: Connection) -> LoopFacts | None:
         **{name: int(found[name]) for name in _CONFIG},
         treasury=found["treasury"],
         settlement_token=found["settlement_token"],
+        consent_registry=found.get("consent_registry"),
     )
 
 
@@ -154,18 +161,31 @@ class Indexer:
     """Follows one loop's events into one store."""
 
     def __init__(
-        self, engine: Engine, loop: Loop, from_block: int, tz: ZoneInfo, confirmations: int | None = None
+        self,
+        engine: Engine,
+        loop: Loop,
+        from_block: int,
+        tz: ZoneInfo,
+        confirmations: int | None = None,
+        registry: str | None = None,
     ) -> None:
         self.engine, self.loop = engine, loop
         chain = loop.sender.chain
         self.confirmations = chain.policy.confirmations if confirmations is None else confirmations
         events = loop.contract.events
         self._events = {event_topic(getattr(events, name)): getattr(events, name)() for name in WATCHED}
+        self._addresses: list[str] = [loop.address]
+        if registry is not None:
+            registry = to_checksum_address(registry)
+            granted = chain.w3.eth.contract(registry, abi=load_artifact(CONSENT_CONTRACT)["abi"]).events
+            self._events |= {event_topic(getattr(granted, name)): getattr(granted, name)() for name in CONSENT_EVENTS}
+            self._addresses.append(registry)
         self._settled_topic = event_topic(events.MetersSettled)
-        self.facts = self._open(from_block, tz)
+        self.facts = self._open(from_block, tz, registry)
         self.calendar = self.facts.calendar
         self.last_error: str | None = None
         self.head: int | None = None
+        self.wake = threading.Event()  # set to index now rather than at the next poll
         self._timestamps: dict[int, int] = {}
         self._journal = True  # whether the span being indexed is recent enough for a reorganisation
         self._handlers: dict[str, Callable[[Connection, EventData], None]] = {
@@ -173,9 +193,11 @@ class Indexer:
             "MeterAdded": self._on_meter_added,
             "MeterRemoved": self._on_meter_removed,
             **dict.fromkeys(LEDGER_ENTRIES, self._on_ledger),
+            "ConsentGranted": self._on_consent_granted,
+            "ConsentRevoked": self._on_consent_revoked,
         }
 
-    def _open(self, from_block: int, tz: ZoneInfo) -> LoopFacts:
+    def _open(self, from_block: int, tz: ZoneInfo, registry: str | None) -> LoopFacts:
         """The store's loop: this one, written down the first time; DaiseeError if it indexes another."""
         chain_id, address = self.loop.sender.chain.chain_id, self.loop.address
         with self.engine.begin() as db:
@@ -190,7 +212,7 @@ class Indexer:
                     "treasury": config.treasury,
                     "settlement_token": config.settlement_token,
                     "next_block": str(from_block),
-                }
+                } | ({"consent_registry": registry} if registry else {})
                 db.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
                 facts = loop_facts(db)
                 assert facts is not None
@@ -198,6 +220,11 @@ class Indexer:
             raise DaiseeError(
                 f"this store indexes loop {facts.loop} on chain {facts.chain_id}, not {address} on chain "
                 f"{chain_id}: give each loop a store of its own (--db)"
+            )
+        if registry is not None and facts.consent_registry != registry:
+            raise DaiseeError(
+                f"this store follows the consents of registry {facts.consent_registry or '(none)'}, not {registry}: "
+                "give the régie the registry it started with (--consents), or index into a new store (--db)"
             )
         if facts.zone != tz.key:
             raise DaiseeError(
@@ -223,7 +250,7 @@ class Indexer:
         while first <= last:
             end = min(first + SPAN - 1, last)
             end_hash = HexBytes(w3.eth.get_block(end)["hash"])
-            logs = raw_logs(w3, self.loop.address, list(self._events), first, end)
+            logs = raw_logs(w3, self._addresses, list(self._events), first, end)
             if HexBytes(w3.eth.get_block(end)["hash"]) != end_hash:  # the chain reorganised meanwhile: next time
                 break
             self._journal = end >= self.head - REORG_DEPTH  # else no reorganisation can undo this span
@@ -260,9 +287,11 @@ class Indexer:
     def _undo_after(self, block: int) -> None:
         with self.engine.begin() as db:
             undone = sums.undo_from(db, block + 1, self.calendar)
-            for table in (meters, terms, intervals, unpaid, ledger):
+            for table in (meters, terms, intervals, unpaid, ledger, consents):
                 db.execute(delete(table).where(table.c.block > block))
             db.execute(update(meters).where(meters.c.removed_block > block).values(removed_block=None))
+            revoked = update(consents).where(consents.c.revoked_block > block)
+            db.execute(revoked.values(revoked_block=None, revoked_at=None))
             db.execute(delete(blocks).where(blocks.c.number > block))
             db.execute(update(meta).where(meta.c.key == "next_block").values(value=str(block + 1)))
         log.warning("event=reorganisation fork_block=%d sides_undone=%d", block, undone)
@@ -306,7 +335,6 @@ class Indexer:
                 kind=args["kind"],
                 payout=args["payout"],
                 active_from=args["activeFrom"],
-                open_data=False,
                 block=event["blockNumber"],
             )
         )
@@ -328,6 +356,31 @@ class Indexer:
                 timestamp=self._timestamp(event["blockNumber"]),
             )
         )
+
+    def _on_consent_granted(self, db: Connection, event: EventData) -> None:
+        args = event["args"]
+        db.execute(
+            consents.insert().values(
+                consent_id=bytes(args["consentId"]),
+                meter_idx=self._meter_idx(db, bytes(args["meterId"])),
+                grantor=args["grantor"],
+                audience=args["audience"],
+                grantee=args["grantee"],
+                purpose=args["purpose"],
+                kinds=args["kinds"],
+                granularity=args["granularity"],
+                history_days=args["historyDays"],
+                valid_from=args["validFrom"],
+                valid_until=args["validUntil"],
+                nonce=str(args["nonce"]),
+                block=event["blockNumber"],
+            )
+        )
+
+    def _on_consent_revoked(self, db: Connection, event: EventData) -> None:
+        revoked = update(consents).where(consents.c.consent_id == bytes(event["args"]["consentId"]))
+        block = event["blockNumber"]
+        db.execute(revoked.values(revoked_block=block, revoked_at=self._timestamp(block)))
 
     def _timestamp(self, block: int) -> int:
         if block not in self._timestamps:
@@ -355,4 +408,5 @@ class Indexer:
             self.last_error, pause = None, every
             if indexed:
                 log.info("event=indexed events=%d next_block=%d", indexed, self.next_block)
-            stop.wait(every)
+            self.wake.wait(every)
+            self.wake.clear()

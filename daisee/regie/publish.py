@@ -14,12 +14,11 @@ from fractions import Fraction
 
 from sqlalchemy import Connection
 
-from daisee.regie.calendar import Granularity, LoopCalendar
+from daisee.regie.calendar import FINER_TO_COARSER, Granularity, LoopCalendar
 from daisee.regie.curves import Crowd, Curve, Energy, Period, loop_curve
 
 DEFAULT_MIN_METERS = 10
 DEFAULT_MAX_SHARE = Fraction(1, 2)
-_FINER_TO_COARSER = (Granularity.STEP, Granularity.HOUR, Granularity.DAY, Granularity.MONTH, Granularity.YEAR)
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def public_curve(
 ) -> PublicCurve:
     """The finest curve of the loop over `period`, from `asked` to `coarsest`, at which every point of each
     side that may be shown at all passes `rule`."""
-    ladder = _FINER_TO_COARSER[_FINER_TO_COARSER.index(asked) : _FINER_TO_COARSER.index(coarsest) + 1]
+    ladder = FINER_TO_COARSER[FINER_TO_COARSER.index(asked) : FINER_TO_COARSER.index(coarsest) + 1]
     curves = [loop_curve(db, calendar, period, granularity) for granularity in reversed(ladder)]  # coarsest first
     passing = [_passes(curve, rule) for curve in curves]
     consumption, production = passing[0]

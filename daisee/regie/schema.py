@@ -62,7 +62,6 @@ meters = Table(
     Column("kind", SmallInteger, nullable=False),
     Column("payout", String(42), nullable=False, index=True),
     Column("active_from", BigInteger, nullable=False),
-    Column("open_data", Boolean, nullable=False),  # the producer shows its figures to funders
     Column("block", BigInteger, nullable=False),
     Column("removed_block", BigInteger, nullable=True),
 )
@@ -159,4 +158,40 @@ links = Table(  # one-time codes that open a session in a browser, by their SHA-
     Column("code_hash", LargeBinary(32), primary_key=True),
     Column("address", String(42), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+consents = Table(  # the consent registry's grants, and their revocation (see daisee.consent.model)
+    "consents",
+    metadata,
+    Column("consent_id", LargeBinary(32), primary_key=True),
+    Column("meter_idx", Integer, nullable=False, index=True),
+    Column("grantor", String(42), nullable=False),
+    Column("audience", SmallInteger, nullable=False),
+    Column("grantee", String(42), nullable=False, index=True),
+    Column("purpose", SmallInteger, nullable=False),
+    Column("kinds", SmallInteger, nullable=False),
+    Column("granularity", SmallInteger, nullable=False),  # its code on chain
+    Column("history_days", Integer, nullable=False),
+    Column("valid_from", BigInteger, nullable=False),
+    Column("valid_until", BigInteger, nullable=False),
+    Column("nonce", AMOUNT, nullable=False),
+    Column("block", BigInteger, nullable=False, index=True),
+    Column("revoked_block", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),  # the revocation's block time
+)
+
+access_log = Table(  # every access to a member's data by anyone but the member; rows are only ever added
+    "access_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("meter_idx", Integer, nullable=False, index=True),
+    Column("reader", String(42), nullable=False),  # an account, or "anyone" for a page open to everyone
+    Column("basis", String(24), nullable=False),  # the consent's purpose, or "billing" for the loop's PMO
+    Column("consent_id", LargeBinary(32), nullable=True),
+    Column("what", String(32), nullable=False),  # curve, bills, comparison, export.csv…
+    Column("data_from", BigInteger, nullable=False),
+    Column("data_until", BigInteger, nullable=False),
+    Column("granularity", String(8), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),  # keccak(previous hash ‖ this entry): the running hash
 )

@@ -15,33 +15,42 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import func, update
+from sqlalchemy import select
 
+from daisee.chain.transact import Sender
+from daisee.consent.model import Status
 from daisee.http_service import HttpService
 from daisee.loop import Loop
 from daisee.loopback import LOOPBACK
-from daisee.regie import sessions
+from daisee.regie import access_log, sessions
+from daisee.regie.access_log import Access
 from daisee.regie.calendar import DEFAULT_ZONE, zone
+from daisee.regie.consent_desk import ConsentDesk
+from daisee.regie.consents import StoredConsent, consent_by_id, granted_by, held_by
 from daisee.regie.indexer import POLL_SECONDS, Indexer
 from daisee.regie.logs import log_event
+from daisee.regie.neighbours import comparison
 from daisee.regie.publish import PublicationRule
 from daisee.regie.schema import meters
+from daisee.regie.shared import producers_view, shared_view
 from daisee.regie.siwe import Expected, SiweMessage
 from daisee.regie.store import open_store
 from daisee.regie.views import (
     Context,
+    Member,
     billing_view,
     latest_day,
     loop_view,
     member_of,
     member_view,
     parse_view,
-    producers_view,
 )
 from daisee.regie.web import RefusedError, build_app
 
 DEFAULT_PORT = 8547
-PMO_SECONDS = 60.0  # how long the loop's PMO, read from the chain, is taken as known
+ACCESS_LOG_SHOWN = 100  # the newest entries on the member's page (the export has them all)
+PMO_SECONDS = 60.0
+CHAIN_TIME_SECONDS = 5.0  # how long the loop's PMO, read from the chain, is taken as known
 STATEMENT = "Sign in to the regie of your energy loop, to see your own curves and bills."  # EIP-4361: ASCII
 
 
@@ -61,11 +70,22 @@ class RegieSettings:
 class Regie:
     """One loop's régie: its store, indexer and web service."""
 
-    def __init__(self, settings: RegieSettings, loop: Loop, from_block: int) -> None:
+    def __init__(
+        self,
+        settings: RegieSettings,
+        loop: Loop,
+        from_block: int,
+        registry: str | None = None,
+        submitter: Sender | None = None,
+    ) -> None:
+        """`registry`: the loop's consent registry (without one, no member's data is shared with anyone);
+        `submitter`: the account that pays for recording the members' signed consents."""
         self.settings, self.loop = settings, loop
         tz: ZoneInfo = zone(settings.zone)
+        self.tz = tz
         self.engine = open_store(settings.db_url)
-        self.indexer = Indexer(self.engine, loop, from_block, tz, settings.confirmations)
+        self.indexer = Indexer(self.engine, loop, from_block, tz, settings.confirmations, registry)
+        self.desk = ConsentDesk(loop.sender, registry, submitter) if registry else None
         self.context = Context(self.indexer.facts, settings.rule, settings.grid_price_per_wh)
         self._server: HttpService | None = None
         self._stop = threading.Event()
@@ -73,6 +93,7 @@ class Regie:
         self.https = False
         self._expected: Expected | None = None
         self._pmo_read: tuple[float, str] | None = None
+        self._chain_time: tuple[float, int] | None = None
 
     @property
     def url(self) -> str:
@@ -94,6 +115,7 @@ class Regie:
 
     def stop(self) -> None:
         self._stop.set()
+        self.indexer.wake.set()
         if self._server is not None:
             self._server.stop()
         if self._indexing.is_alive():
@@ -132,7 +154,23 @@ class Regie:
             if member is None:
                 raise RefusedError(403, f"{account} is the payout account of no meter of this loop")
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
-            return member_view(db, self.context, member, view)
+            data = member_view(db, self.context, member, view)
+            now = self._consent_now()
+            compared = comparison(db, self.context, member, view, now)
+            data |= {
+                "consents": [c.as_json(now, self.tz) for c in granted_by(db, member.meter_idxs)],
+                "consent_registry": self.desk.address if self.desk else None,
+                "access_log": access_log.entries(db, member.meter_idxs, limit=ACCESS_LOG_SHOWN),
+                "comparison": compared.data,
+            }
+        self._log(compared.accesses)
+        return data
+
+    def _log(self, accesses: list[Access]) -> None:
+        """Write `accesses` to the access log, in a transaction of their own."""
+        if accesses:
+            with self.engine.begin() as db:
+                access_log.record(db, accesses, _epoch())
 
     def billing_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
         """Every member's bills, for the loop's PMO only."""
@@ -144,7 +182,11 @@ class Regie:
             view = parse_view(
                 {"period": "month", **params}, self.context.calendar, latest_day(db, self.context.calendar)
             )
-            return billing_view(db, self.context, view)
+            data = billing_view(db, self.context, view)
+            idxs = db.execute(select(meters.c.idx)).scalars().all()
+        start, end = int(view.period.start.timestamp()), int(view.period.end.timestamp())
+        self._log([Access(idx, account, "billing", None, "bills", start, end, "month") for idx in idxs])
+        return data
 
     def _pmo(self) -> str:
         """The loop's PMO, read again after PMO_SECONDS (ownership can be transferred)."""
@@ -153,31 +195,128 @@ class Regie:
             self._pmo_read = (now, self.loop.pmo())
         return self._pmo_read[1]
 
-    def producers_page(self, params: dict[str, str]) -> dict[str, Any]:
+    def producers_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
         with self.engine.connect() as db:
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
-            return producers_view(db, self.context, view)
+            member = account is not None and member_of(db, account) is not None
+            served = producers_view(db, self.context, view, account, member, self._consent_now())
+        self._log(served.accesses)
+        return served.data
 
-    def set_open_data(self, account: str | None, meter_id: str, open_data: bool) -> dict[str, Any]:
-        """A member's producing meter shows its figures to funders, or stops."""
+    # ---------------------------------------------------------------- consents
+
+    def consents_page(self, account: str | None) -> dict[str, Any]:
+        """The consents the account gave (as a member) and those it holds."""
+        if account is None:
+            raise RefusedError(401, "sign in first (POST /api/sign-in)")
+        now = self._consent_now()
+        with self.engine.connect() as db:
+            member = member_of(db, account)
+            granted = granted_by(db, member.meter_idxs) if member else []
+            held = held_by(db, account, member is not None, now)
+        return {
+            "account": account,
+            "consent_registry": self.desk.address if self.desk else None,
+            "granted": [c.as_json(now, self.tz) for c in granted],
+            "held": [c.as_json(now, self.tz) for c in held],
+        }
+
+    def shared_page(self, consent_id: str, params: dict[str, str], account: str | None) -> dict[str, Any]:
+        """The data a consent lets `account` (None: anyone) see, if the consent holds, here and on chain."""
+        wanted = _consent_id(consent_id)
+        now = self._consent_now()
+        with self.engine.connect() as db:
+            consent = consent_by_id(db, wanted)
+            member = account is not None and member_of(db, account) is not None
+            if consent is None or not consent.readable_by(account, member):
+                raise RefusedError(
+                    403 if account else 401,
+                    f"no consent {consent_id} is granted to {account or 'anyone'}: sign in with the grantee's account",
+                )
+            self._holds(consent, now)
+            view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
+            served = shared_view(db, self.context, consent, view, account, now)
+        self._log(served.accesses)
+        return served.data
+
+    def _holds(self, consent: StoredConsent, now: int) -> None:
+        """RefusedError unless `consent` is active in the store and on chain."""
+        status = consent.status(now)
+        if status is Status.ACTIVE and self.desk is not None:
+            status = self.desk.status(consent.consent_id) or Status.REVOKED
+        if status is not Status.ACTIVE:
+            raise RefusedError(403, f"consent 0x{consent.consent_id.hex()} is {status}: its data is no longer shared")
+
+    def consent_draft(self, account: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """The EIP-712 message granting what `fields` say, for the member to sign."""
+        desk, member = self._desk(), self._member(account)
+        meter_id = _meter_id(str(fields.get("meter_id", "")))
+        if "0x" + meter_id.hex() not in {m["meter_id"] for m in member.meters}:
+            raise RefusedError(403, f"meter 0x{meter_id.hex()} is not one of {member.account}'s meters")
+        return desk.draft(fields, meter_id, self.tz, self._consent_now())
+
+    def submit_grant(self, message: dict[str, Any], signature: str) -> dict[str, Any]:
+        """Record a member's signed grant on chain (anyone may send it: the registry checks the signature)."""
+        consent_id = self._desk().submit_grant(message, _signature(signature))
+        self.indexer.wake.set()
+        return {"consent_id": "0x" + consent_id.hex(), "status": "submitted"}
+
+    def revocation_draft(self, account: str | None, consent_id: str) -> dict[str, Any]:
+        wanted = _consent_id(consent_id)
+        self._granted_by(account, wanted)
+        return self._desk().revocation(wanted)
+
+    def submit_revocation(self, consent_id: str, signature: str) -> dict[str, Any]:
+        wanted = _consent_id(consent_id)
+        self._desk().submit_revocation(wanted, _signature(signature))
+        self.indexer.wake.set()
+        return {"consent_id": consent_id, "status": str(Status.REVOKED)}
+
+    def access_log_page(self, account: str | None) -> dict[str, Any]:
+        """Every access to the member's data by anyone else, newest first, and the log's running hash."""
+        member = self._member(account)
+        with self.engine.connect() as db:
+            head, count = access_log.head(db)
+            return {
+                "account": member.account,
+                "entries": access_log.entries(db, member.meter_idxs),
+                "head": "0x" + head.hex(),
+                "entries_in_log": count,
+            }
+
+    def _consent_now(self) -> int:
+        """The time consents are judged at: the wall clock, or the chain's if it is ahead (a development
+        chain moved forward), as the registry judges them; the chain's read at most every CHAIN_TIME_SECONDS."""
+        wall = _epoch()
+        if self._chain_time is None or time.monotonic() - self._chain_time[0] > CHAIN_TIME_SECONDS:
+            try:
+                latest = int(self.loop.sender.chain.w3.eth.get_block("latest")["timestamp"])
+            except Exception:  # the node is away: the wall clock is the best there is
+                return wall
+            self._chain_time = (time.monotonic(), latest)
+        return max(wall, self._chain_time[1])
+
+    def _desk(self) -> ConsentDesk:
+        if self.desk is None:
+            raise RefusedError(503, "this régie follows no consent registry (start it with --consents)")
+        return self.desk
+
+    def _member(self, account: str | None) -> Member:
         if account is None:
             raise RefusedError(401, "sign in with your payout account first (POST /api/sign-in)")
-        try:
-            wanted = bytes.fromhex(meter_id.removeprefix("0x"))
-        except ValueError:
-            wanted = b""
-        if len(wanted) != 32:
-            raise RefusedError(400, f"meter id {meter_id!r} is not 0x and 64 hex digits")
-        with self.engine.begin() as db:
-            changed = db.execute(
-                update(meters)
-                .where(meters.c.meter_id == wanted, func.lower(meters.c.payout) == account.lower(), meters.c.kind != 0)
-                .values(open_data=open_data)
-            )
-            if changed.rowcount != 1:
-                raise RefusedError(403, f"meter {meter_id} is no producing meter of {account}")
-        log_event("open_data", meter=meter_id, open_data=open_data)
-        return {"meter_id": meter_id, "open_data": open_data}
+        with self.engine.connect() as db:
+            member = member_of(db, account)
+        if member is None:
+            raise RefusedError(403, f"{account} is the payout account of no meter of this loop")
+        return member
+
+    def _granted_by(self, account: str | None, consent_id: bytes) -> StoredConsent:
+        member = self._member(account)
+        with self.engine.connect() as db:
+            consent = consent_by_id(db, consent_id)
+        if consent is None or consent.meter_idx not in member.meter_idxs:
+            raise RefusedError(403, f"consent 0x{consent_id.hex()} is not one of {member.account}'s")
+        return consent
 
     def sign_in_message(self, address: str) -> str:
         """An EIP-4361 message for `address` to sign, with a nonce issued for it."""
@@ -232,3 +371,29 @@ class Regie:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _epoch() -> int:
+    return int(time.time())
+
+
+def _hex_bytes(text: str, size: int, what: str) -> bytes:
+    try:
+        found = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        found = b""
+    if len(found) != size or not text.startswith("0x"):
+        raise RefusedError(400, f"{what} {text!r} is not 0x and {2 * size} hex digits")
+    return found
+
+
+def _consent_id(text: str) -> bytes:
+    return _hex_bytes(text, 32, "consent id")
+
+
+def _meter_id(text: str) -> bytes:
+    return _hex_bytes(text, 32, "meter id")
+
+
+def _signature(text: str) -> bytes:
+    return _hex_bytes(text, 65, "signature")

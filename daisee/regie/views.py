@@ -9,7 +9,7 @@ A view is a period (a civil day, week, month or year of the store's zone, from a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,12 +18,14 @@ from sqlalchemy import Connection, func, select
 from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind, price_per_kwh
 from daisee.regie.bills import monthly_bills
 from daisee.regie.calendar import Granularity, LoopCalendar, iso_duration
-from daisee.regie.curves import NOTHING, Curve, Energy, Period, loop_curve, member_curve
+from daisee.regie.curves import Curve, Energy, Period, loop_curve, member_curve
 from daisee.regie.indexer import LoopFacts
 from daisee.regie.publish import PublicationRule, public_curve
 from daisee.regie.schema import intervals, meters, terms
 
 PERIODS = ("day", "week", "month", "year")
+SIX = ("CONS", "AUTOCONS", "COMPLEMENT", "PROD", "AUTOPROD", "SURPLUS")
+RATE_NEEDS = {"autoconsommation": ("AUTOPROD", "PROD"), "autoproduction": ("AUTOCONS", "CONS")}
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # a period's end must still be a date
 DEFAULT_GRANULARITY = {
     "day": Granularity.STEP,
@@ -32,7 +34,6 @@ DEFAULT_GRANULARITY = {
     "year": Granularity.MONTH,
 }
 COARSEST = {"day": Granularity.DAY, "week": Granularity.DAY, "month": Granularity.MONTH, "year": Granularity.YEAR}
-_ORDER = (Granularity.STEP, Granularity.HOUR, Granularity.DAY, Granularity.MONTH, Granularity.YEAR)
 
 
 class ViewError(ValueError):
@@ -90,9 +91,9 @@ def parse_view(params: Mapping[str, str], calendar: LoopCalendar, default_day: d
             granularity = Granularity(params["granularity"])
         except ValueError:
             raise ViewError(
-                f"granularity {params['granularity']!r} is not one of {', '.join(g.value for g in _ORDER)}"
+                f"granularity {params['granularity']!r} is not one of {', '.join(g.value for g in Granularity)}"
             ) from None
-    if _ORDER.index(granularity) > _ORDER.index(COARSEST[kind]):
+    if granularity.at_least(COARSEST[kind]) is not COARSEST[kind]:
         raise ViewError(f"a {kind} is cut at most by {COARSEST[kind]}: give a finer granularity")
     noon = _noon(day, calendar)
     if kind == "week":
@@ -115,22 +116,29 @@ def latest_day(db: Connection, calendar: LoopCalendar) -> date:
     return calendar.start(int(last or 0)).astimezone(calendar.tz).date()
 
 
-def curve_json(curve: Curve, calendar: LoopCalendar, *, with_counts: bool = False) -> dict[str, object]:
-    """A curve in columns: `horodate` (each point's start, local, with its offset) and the six quantities,
-    null where nothing was settled; `nb_points` (the meters that make each point) for the loop's."""
+def curve_json(
+    curve: Curve, calendar: LoopCalendar, *, with_counts: bool = False, shown: Sequence[str] = SIX
+) -> dict[str, object]:
+    """A curve in columns: `horodate` (each point's start, local, with its offset) and the quantities
+    `shown` (all six by default), null where nothing was settled; `nb_points` (the meters that make each
+    point) for the loop's. Its total and rates say only what the shown quantities tell."""
     energies = curve.energy
-    found: dict[str, object] = {
-        "granularity": str(curve.granularity),
-        "pas": iso_duration(curve.granularity, calendar.step_seconds),
-        "total": curve.total.as_json(),
-        "rates": rates(curve.total),
-        "horodate": [b.horodate for b in curve.buckets],
+    columns = {
         "CONS": [None if e is None else e[0] for e in energies],
         "AUTOCONS": [None if e is None else e[1] for e in energies],
         "COMPLEMENT": [None if e is None else e[0] - e[1] for e in energies],
         "PROD": [None if e is None else e[2] for e in energies],
         "AUTOPROD": [None if e is None else e[3] for e in energies],
         "SURPLUS": [None if e is None else e[2] - e[3] for e in energies],
+    }
+    total = curve.total.as_json()
+    found: dict[str, object] = {
+        "granularity": str(curve.granularity),
+        "pas": iso_duration(curve.granularity, calendar.step_seconds),
+        "total": {name: total[name] for name in shown},
+        "rates": {name: rate for name, rate in rates(curve.total).items() if set(RATE_NEEDS[name]) <= set(shown)},
+        "horodate": [b.horodate for b in curve.buckets],
+        **{name: columns[name] for name in shown},
     }
     if with_counts:
         found["nb_points"] = [None if c is None else max(c[0], c[1]) for c in curve.crowds]
@@ -188,7 +196,7 @@ def _shared_this_month(db: Connection, context: Context, view: View, member: boo
         shown, published = public.curve, public.consumption
     energy = shown.total
     steps = loop_curve(db, calendar, month, Granularity.STEP) if published else None
-    prices = _prices(db, calendar, month)
+    prices = prices_in(db, calendar, month)
     money = 0
     if steps is not None:
         for point in steps.points:
@@ -202,7 +210,8 @@ def _shared_this_month(db: Connection, context: Context, view: View, member: boo
     }
 
 
-def _prices(db: Connection, calendar: LoopCalendar, period: Period) -> dict[int, int]:
+def prices_in(db: Connection, calendar: LoopCalendar, period: Period) -> dict[int, int]:
+    """The price of each settled interval of `period`."""
     first, last = calendar.interval_at(period.start), calendar.interval_at(period.end)
     rows = db.execute(
         select(intervals.c.interval, intervals.c.price_per_wh).where(
@@ -276,7 +285,7 @@ class Member:
 def member_of(db: Connection, account: str) -> Member | None:
     """The member whose payout account is `account`, or None if it is the payout of no meter."""
     rows = db.execute(
-        select(meters.c.idx, meters.c.meter_id, meters.c.kind, meters.c.open_data, meters.c.removed_block)
+        select(meters.c.idx, meters.c.meter_id, meters.c.kind, meters.c.removed_block)
         .where(func.lower(meters.c.payout) == account.lower())
         .order_by(meters.c.idx)
     ).all()
@@ -286,10 +295,9 @@ def member_of(db: Connection, account: str) -> Member | None:
         {
             "meter_id": "0x" + bytes(meter_id).hex(),
             "kind": MeterKind(kind).name.lower(),
-            "open_data": bool(open_data),
             "active": removed is None,
         }
-        for _, meter_id, kind, open_data, removed in rows
+        for _, meter_id, kind, removed in rows
     ]
     return Member(account, [row[0] for row in rows], described)
 
@@ -309,41 +317,6 @@ def member_view(db: Connection, context: Context, member: Member, view: View) ->
         "bills": [bill.as_json() for bill in bills],
         "loop": loop_facts_json(db, context),
     }
-
-
-def producers_view(db: Connection, context: Context, view: View) -> dict[str, object]:
-    """The producers that show their figures (their `open_data` flag): production, AUTOPROD, SURPLUS and
-    revenue over the view."""
-    calendar = context.calendar
-    shown = db.execute(
-        select(meters.c.idx, meters.c.meter_id, meters.c.kind)
-        .where(meters.c.open_data.is_(True), meters.c.kind != MeterKind.CONSUMER.value)
-        .order_by(meters.c.idx)
-    ).all()
-    prices = _prices(db, calendar, view.period)
-    producers, total = [], NOTHING
-    for idx, meter_id, kind in shown:
-        steps = member_curve(db, calendar, [idx], view.period, Granularity.STEP)
-        revenue = sum(
-            p.energy.autoprod * prices.get(calendar.interval_at(p.bucket.start), 0)
-            for p in steps.points
-            if p.energy is not None
-        )
-        total += Energy(0, 0, steps.total.prod, steps.total.autoprod)
-        producers.append(
-            {
-                "meter_id": "0x" + bytes(meter_id).hex(),
-                "kind": MeterKind(kind).name.lower(),
-                "PROD": steps.total.prod,
-                "AUTOPROD": steps.total.autoprod,
-                "SURPLUS": steps.total.surplus,
-                "revenue": revenue,
-            }
-        )
-    hidden = db.execute(
-        select(func.count()).where(meters.c.open_data.is_(False), meters.c.kind != MeterKind.CONSUMER.value)
-    ).scalar()
-    return {"view": view.as_json(calendar), "producers": producers, "shown_total": total.as_json(), "not_shown": hidden}
 
 
 def billing_view(db: Connection, context: Context, view: View) -> dict[str, object]:

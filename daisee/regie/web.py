@@ -2,8 +2,13 @@
 
     GET  /                     the loop's page              GET /api/loop         its data
     GET  /member               a member's page              GET /api/member       its data (signed in)
-    GET  /producers            the producers, for funders   GET /api/producers    their data
-    PUT  /api/member/open-data a producer shows its figures to funders, or stops
+    GET  /producers            the producers that publish their figures (open_data consents), for funders
+    GET  /shared               the consents a signed-in account holds
+    GET  /shared/<id>          one consent's data for its grantee   GET /api/shared/<id>, /export/shared/<id>.csv|json
+    GET  /api/consents         the consents an account gave and holds
+    POST /api/consents/draft   the EIP-712 grant to sign;  POST /api/consents  records a signed one
+    GET|POST /api/consents/<id>/revocation   the EIP-712 revocation to sign; record a signed one
+    GET  /api/access-log, /export/access-log.csv|json   who accessed the member's data
     POST /api/sign-in/message  the EIP-4361 message to sign, with a fresh nonce
     POST /api/sign-in          the signed message → a session cookie;  POST /api/sign-out ends it
     POST /api/sign-in/link     the signed message → a one-time link, GET /session/<code>, that opens the
@@ -40,13 +45,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daisee.chain.connect import describe_error
 from daisee.domain import LEDGER_DECIMALS
-from daisee.regie.export import CONTEXT, CONTEXT_PATH, VOCABULARY, as_csv, as_json, bills_csv
+from daisee.regie.export import CONTEXT, CONTEXT_PATH, VOCABULARY, access_log_csv, as_csv, as_json, bills_csv
 from daisee.regie.logs import log_event
 from daisee.regie.siwe import SignInError
 from daisee.regie.views import ViewError
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 SESSION_COOKIE = "regie_session"
+JSON_NAMES = {str: "string", bool: "boolean", list: "array", dict: "object"}
 MAX_BODY_BYTES = 16 * 1024  # a sign-in message and its signature, with room to spare
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -83,13 +89,27 @@ class Api(Protocol):
         """Refused 401 without an account, 403 for an account that is no member."""
         ...
 
-    def producers_page(self, params: dict[str, str]) -> dict[str, Any]: ...
+    def producers_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]: ...
+
+    def consents_page(self, account: str | None) -> dict[str, Any]: ...
+
+    def shared_page(self, consent_id: str, params: dict[str, str], account: str | None) -> dict[str, Any]:
+        """Refused unless a live consent `consent_id` is granted to `account` (None: anyone)."""
+        ...
+
+    def consent_draft(self, account: str | None, fields: dict[str, Any]) -> dict[str, Any]: ...
+
+    def submit_grant(self, message: dict[str, Any], signature: str) -> dict[str, Any]: ...
+
+    def revocation_draft(self, account: str | None, consent_id: str) -> dict[str, Any]: ...
+
+    def submit_revocation(self, consent_id: str, signature: str) -> dict[str, Any]: ...
+
+    def access_log_page(self, account: str | None) -> dict[str, Any]: ...
 
     def billing_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
         """Refused 401 without an account, 403 for any account but the loop's PMO."""
         ...
-
-    def set_open_data(self, account: str | None, meter_id: str, open_data: bool) -> dict[str, Any]: ...
 
     def sign_in_message(self, address: str) -> str: ...
 
@@ -138,7 +158,55 @@ def build_app(api: Api) -> ASGIApp:
 
     async def producers_page(request: Request) -> Response:
         signed_in = await account(request)
-        return _page(pages, "producers.html", await call(api.producers_page, dict(request.query_params)), signed_in)
+        data = await call(api.producers_page, dict(request.query_params), signed_in)
+        return _page(pages, "producers.html", data, signed_in)
+
+    async def held_page(request: Request) -> Response:
+        signed_in = await account(request)
+        if signed_in is None:
+            return _page(pages, "sign_in.html", {}, None)
+        return _page(pages, "held.html", await call(api.consents_page, signed_in), signed_in)
+
+    async def shared_page(request: Request) -> Response:
+        signed_in = await account(request)
+        data = await call(api.shared_page, request.path_params["consent"], dict(request.query_params), signed_in)
+        return _page(pages, "shared.html", data, signed_in)
+
+    async def shared_json(request: Request) -> Response:
+        consent = request.path_params["consent"]
+        return _json(await call(api.shared_page, consent, dict(request.query_params), await account(request)))
+
+    async def consents_json(request: Request) -> Response:
+        return _json(await call(api.consents_page, await account(request)))
+
+    async def consent_draft(request: Request) -> Response:
+        body = await _json_body(request, {"meter_id": str, "grantee": str, "purpose": str, "kinds": list})
+        return _json(await call(api.consent_draft, await account(request), body))
+
+    async def submit_grant(request: Request) -> Response:
+        body = await _json_body(request, {"message": dict, "signature": str})
+        return _json(await call(api.submit_grant, body["message"], body["signature"]))
+
+    async def revocation_draft(request: Request) -> Response:
+        return _json(await call(api.revocation_draft, await account(request), request.path_params["consent"]))
+
+    async def submit_revocation(request: Request) -> Response:
+        body = await _json_body(request, {"signature": str})
+        return _json(await call(api.submit_revocation, request.path_params["consent"], body["signature"]))
+
+    async def access_log_json(request: Request) -> Response:
+        return _json(await call(api.access_log_page, await account(request)))
+
+    def access_log_export(kind: str) -> Endpoint:
+        async def answer(request: Request) -> Response:
+            data = await call(api.access_log_page, await account(request))
+            disposition = {"content-disposition": f'attachment; filename="access-log.{kind}"'}
+            if kind == "csv":
+                text = access_log_csv(data["entries"])
+                return Response(text, media_type="text/csv; charset=utf-8", headers=disposition)
+            return JSONResponse(data, headers=disposition)
+
+        return answer
 
     async def loop_json(request: Request) -> Response:
         return _json(await call(api.loop_page, dict(request.query_params), await account(request)))
@@ -147,7 +215,7 @@ def build_app(api: Api) -> ASGIApp:
         return _json(await call(api.member_page, dict(request.query_params), await account(request)))
 
     async def producers_json(request: Request) -> Response:
-        return _json(await call(api.producers_page, dict(request.query_params)))
+        return _json(await call(api.producers_page, dict(request.query_params), await account(request)))
 
     async def billing_json(request: Request) -> Response:
         return _json(await call(api.billing_page, dict(request.query_params), await account(request)))
@@ -160,11 +228,6 @@ def build_app(api: Api) -> ASGIApp:
 
     async def status(request: Request) -> Response:
         return _json(await call(api.status))
-
-    async def open_data(request: Request) -> Response:
-        body = await _json_body(request, {"meter_id": str, "open_data": bool})
-        signed_in = await account(request)
-        return _json(await call(api.set_open_data, signed_in, body["meter_id"], body["open_data"]))
 
     async def sign_in_message(request: Request) -> Response:
         body = await _json_body(request, {"address": str})
@@ -210,8 +273,10 @@ def build_app(api: Api) -> ASGIApp:
             params = dict(request.query_params)
             if scope == "loop":
                 data = await call(api.loop_page, params, await account(request))
-            else:
+            elif scope == "member":
                 data = await call(api.member_page, params, await account(request))
+            else:
+                data = await call(api.shared_page, request.path_params["consent"], params, await account(request))
             name = f"{scope}-{data['view']['period']}-{data['view']['date']}"
             disposition = {"content-disposition": f'attachment; filename="{name}.{kind}"'}
             if kind == "csv":
@@ -249,8 +314,20 @@ def build_app(api: Api) -> ASGIApp:
         Route("/producers", producers_page, methods=["GET"]),
         Route("/api/loop", loop_json, methods=["GET"]),
         Route("/api/member", member_json, methods=["GET"]),
-        Route("/api/member/open-data", open_data, methods=["PUT"]),
         Route("/api/producers", producers_json, methods=["GET"]),
+        Route("/shared", held_page, methods=["GET"]),
+        Route("/shared/{consent}", shared_page, methods=["GET"]),
+        Route("/api/shared/{consent}", shared_json, methods=["GET"]),
+        Route("/export/shared/{consent}.csv", export("shared", "csv"), methods=["GET"]),
+        Route("/export/shared/{consent}.json", export("shared", "json"), methods=["GET"]),
+        Route("/api/consents", consents_json, methods=["GET"]),
+        Route("/api/consents", submit_grant, methods=["POST"]),
+        Route("/api/consents/draft", consent_draft, methods=["POST"]),
+        Route("/api/consents/{consent}/revocation", revocation_draft, methods=["GET"]),
+        Route("/api/consents/{consent}/revocation", submit_revocation, methods=["POST"]),
+        Route("/api/access-log", access_log_json, methods=["GET"]),
+        Route("/export/access-log.csv", access_log_export("csv"), methods=["GET"]),
+        Route("/export/access-log.json", access_log_export("json"), methods=["GET"]),
         Route("/api/billing", billing_json, methods=["GET"]),
         Route("/export/bills.csv", billing_csv, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
@@ -307,7 +384,7 @@ async def _json_body(request: Request, fields: dict[str, type]) -> dict[str, Any
         raise RefusedError(400, f"the body must be a JSON object with {', '.join(fields)}")
     for name, kind in fields.items():
         if not isinstance(found.get(name), kind):
-            raise RefusedError(400, f"the body's {name!r} must be a JSON {'boolean' if kind is bool else 'string'}")
+            raise RefusedError(400, f"the body's {name!r} must be a JSON {JSON_NAMES[kind]}")
     return found
 
 

@@ -65,7 +65,8 @@ def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactor
     """The played loop's régie on a free loopback port, from a SQLite store of its own."""
     loop, run = played
     store = tmp_path_factory.mktemp("regie") / "regie.sqlite"
-    service = Regie(RegieSettings(f"sqlite:///{store}", port=0), loop, run.deployment.block)
+    settings = RegieSettings(f"sqlite:///{store}", port=0, poll_seconds=0.2)
+    service = Regie(settings, loop, run.deployment.block, run.deployment.consent_registry, loop.sender)
     service.start()
     yield service
     service.stop()

@@ -5,15 +5,18 @@ page go to test-artifacts/regie/ (or $DAISEE_ARTIFACTS/regie/)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
 from daisee.demo import DemoRun
@@ -38,6 +41,7 @@ window.ethereum = {
   async request({ method, params }) {
     if (method === "eth_requestAccounts" || method === "eth_accounts") return [window.testWalletAddress];
     if (method === "personal_sign") return await window.testWalletSign(params[0], params[1]);
+    if (method === "eth_signTypedData_v4") return await window.testWalletSignTyped(params[0], params[1]);
     throw new Error(`the test wallet does not do ${method}`);
   },
 };
@@ -57,7 +61,7 @@ def served(played: tuple[Loop, DemoRun], tmp_path_factory: pytest.TempPathFactor
     loop, run = played
     store = tmp_path_factory.mktemp("regie-pages") / "regie.sqlite"
     settings = RegieSettings(f"sqlite:///{store}", port=0, rule=PublicationRule(min_meters=3))
-    service = Regie(settings, loop, run.deployment.block)
+    service = Regie(settings, loop, run.deployment.block, run.deployment.consent_registry, loop.sender)
     service.start()
     yield service
     service.stop()
@@ -183,30 +187,77 @@ def test_a_member_signs_in_with_its_wallet_and_sees_its_page(
     page.wait_for_selector("#sign-in")
 
 
-def test_a_producer_ticks_show_to_funders_and_the_producers_page_shows_it(
-    watched: Watched, served: Regie, played: tuple[Loop, DemoRun], artifacts: Path
-) -> None:
-    _, run = played
-    producer = run.households[0]
-    member = Account.from_key(payout_key(0))
-    watched.context.add_cookies([{"name": "regie_session", "value": sign_in(served, payout_key(0)), "url": served.url}])
-    page = watched.open(f"/member?period=day&date={_day(served)}")
-    assert member.address[:6] in page.locator(".account").inner_text()
-    page.check(f'.open-data[data-meter="0x{producer.meter_id.hex()}"]')
-    page.wait_for_selector("#open-data-status:has-text('Shown to funders.')")
-    page = watched.open(f"/producers?period=day&date={_day(served)}")
-    assert producer.meter_id.hex()[:8] in page.locator("table").inner_text()
-    page.screenshot(path=artifacts / "producers.png", full_page=True)
-    assert (
-        call(
-            served,
-            "PUT",
-            "/api/member/open-data",
-            {"meter_id": "0x" + producer.meter_id.hex(), "open_data": False},
-            cookie=sign_in(served, payout_key(0)),
-        )[0]
-        == 200
+def _wallet(page: Page, member: LocalAccount) -> None:
+    """The test EIP-1193 wallet of `member` in `page`: it signs messages and EIP-712 documents."""
+    page.expose_function(
+        "testWalletSign",
+        lambda message_hex, address: member.sign_message(encode_defunct(hexstr=message_hex)).signature.to_0x_hex(),
     )
+    page.expose_function(
+        "testWalletSignTyped",
+        lambda address, typed: member.sign_message(
+            encode_typed_data(full_message=json.loads(typed))
+        ).signature.to_0x_hex(),
+    )
+    page.add_init_script(f"window.testWalletAddress = {member.address!r};" + WALLET)
+
+
+def test_a_member_grants_and_revokes_from_its_page_and_the_grantee_sees_the_data_until_then(
+    browser: Browser, watched: Watched, served: Regie, artifacts: Path
+) -> None:
+    household, grantee = 4, Account.from_key(b"\x03" * 32)
+    member = Account.from_key(payout_key(household))
+    _wallet(watched.page, member)
+    watched.context.add_cookies(
+        [{"name": "regie_session", "value": sign_in(served, payout_key(household)), "url": served.url}]
+    )
+    day = _day(served)
+    page = watched.open(f"/member?period=day&date={day}")
+    page.fill("#grant-form input[name=grantee]", grantee.address)
+    page.select_option("#grant-form select[name=purpose]", "research")
+    page.select_option("#grant-form select[name=granularity]", "hour")
+    page.fill("#grant-form input[name=from]", day)
+    page.fill("#grant-form input[name=until]", (date.fromisoformat(day) + timedelta(days=30)).isoformat())
+    page.click("#grant-form button[type=submit]")
+    row = page.wait_for_selector(f"#consent-list tr:has-text('{grantee.address}'):has-text('active')", timeout=30_000)
+    consent_id = row.get_attribute("data-consent")
+    assert consent_id is not None
+    assert "research" in row.inner_text()
+    page.screenshot(path=artifacts / "member-consents.png", full_page=True)
+
+    viewer = Watched(browser, served)
+    try:
+        token = sign_in(served, grantee.key)
+        viewer.context.add_cookies([{"name": "regie_session", "value": token, "url": served.url}])
+        held = viewer.open("/shared")
+        held.click(f"a[href='/shared/{consent_id}']")
+        held.wait_for_selector("#shared-table")
+        query = f"?period=day&date={day}"
+        shared = viewer.open(f"/shared/{consent_id}{query}")
+        _, _, api = call(served, "GET", f"/api/shared/{consent_id}{query}", cookie=token)
+        cells = [row.split("\t") for row in shared.locator("#shared-table tbody").inner_text().splitlines()]
+        shown = [(h, c) for h, c in zip(api["curve"]["horodate"], api["curve"]["CONS"], strict=True) if c is not None]
+        assert [cell[0] for cell in cells] == [h for h, _ in shown]
+        assert [cell[1] for cell in cells] == [f"{c / 1000:,.1f} kWh" for _, c in shown]
+        assert "Shown by hour: the consent allows no finer." in shared.locator("main").inner_text()
+        shared.screenshot(path=artifacts / "shared.png", full_page=True)
+        assert viewer.errors == []
+        assert viewer.elsewhere == []
+    finally:
+        viewer.close()
+
+    page = watched.open(f"/member?period=day&date={day}")
+    page.click(f"button.revoke[data-consent='{consent_id}']")
+    page.wait_for_selector(f"#consent-list tr[data-consent='{consent_id}']:has-text('revoked')", timeout=30_000)
+    status, _, refusal = call(served, "GET", f"/api/shared/{consent_id}{query}", cookie=token)
+    assert (status, refusal) == (403, {"error": f"consent {consent_id} is revoked: its data is no longer shared"})
+
+    page = watched.open(f"/member?period=day&date={day}")
+    entries = call(served, "GET", "/api/access-log", cookie=sign_in(served, payout_key(household)))[2]["entries"]
+    logged = [e for e in entries if e["consent_id"] == consent_id]
+    assert [(e["reader"], e["what"]) for e in logged] == [(grantee.address, "curve")] * 3  # the two pages and the API
+    assert page.locator("#access-log-table tbody tr").filter(has_text=grantee.address).count() == 3
+    page.screenshot(path=artifacts / "member-access-log.png", full_page=True)
 
 
 @pytest.mark.parametrize("period", ["week", "month", "year"])

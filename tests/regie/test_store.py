@@ -15,7 +15,7 @@ from daisee.regie.postgres import local_postgres
 from daisee.regie.schema import metadata
 from daisee.regie.store import MIGRATIONS, open_store
 
-HEAD = "0002"  # the newest migration
+HEAD = "0003"  # the newest migration
 
 
 @pytest.fixture(scope="module")

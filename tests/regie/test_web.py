@@ -82,9 +82,7 @@ def test_a_member_sees_its_own_steps_as_the_chain_settled_them(served: Regie, pl
         p["COMPLEMENT"] == p["CONS"] - p["AUTOCONS"] and p["SURPLUS"] == p["PROD"] - p["AUTOPROD"] for p in steps
     )
     assert sum(bill["local_cost"] for bill in page["bills"]) == sum(r.cost for r in expected)
-    assert page["meters"] == [
-        {"meter_id": "0x" + household.meter_id.hex(), "kind": "prosumer", "open_data": False, "active": True}
-    ]
+    assert page["meters"] == [{"meter_id": "0x" + household.meter_id.hex(), "kind": "prosumer", "active": True}]
 
 
 def test_everyone_is_told_the_loop_has_too_few_meters_and_a_member_sees_it_all(
@@ -194,37 +192,6 @@ def test_a_signed_in_account_that_is_no_member_sees_no_member_page(served: Regie
     token = sign_in(served, bytes(stranger.key))
     status, _, answer = call(served, "GET", "/api/member", cookie=token)
     assert (status, answer) == (403, {"error": f"{stranger.address} is the payout account of no meter of this loop"})
-
-
-def test_a_producer_shows_its_figures_to_funders_and_nobody_else_can(
-    served: Regie, played: tuple[Loop, DemoRun]
-) -> None:
-    _, run = played
-    producer, consumer = run.households[0], run.households[1]
-    meter = "0x" + producer.meter_id.hex()
-    consumer_token = sign_in(served, payout_key(1))
-    bad = call(served, "PUT", "/api/member/open-data", {"meter_id": "0xzz", "open_data": True}, cookie=consumer_token)
-    assert bad[:1] == (400,)
-    assert bad[2] == {"error": "meter id '0xzz' is not 0x and 64 hex digits"}
-    assert call(served, "PUT", "/api/member/open-data", {"meter_id": meter, "open_data": True})[0] == 401
-    status, _, answer = call(
-        served,
-        "PUT",
-        "/api/member/open-data",
-        {"meter_id": meter, "open_data": True},
-        cookie=consumer_token,
-    )
-    assert (status, answer["error"]) == (403, f"meter {meter} is no producing meter of {consumer.payout}")
-    token = sign_in(served, payout_key(0))
-    assert call(served, "PUT", "/api/member/open-data", {"meter_id": meter, "open_data": True}, cookie=token)[0] == 200
-    _, _, funders = call(served, "GET", f"/api/producers?period=day&date={_day_of_run(served)}")
-    assert [p["meter_id"] for p in funders["producers"]] == [meter]
-    produced = [run.results[t][producer.meter_id] for t in range(run.intervals) if producer.meter_id in run.results[t]]
-    assert produced
-    assert funders["producers"][0]["PROD"] == sum(r.produced for r in produced)
-    assert funders["producers"][0]["revenue"] == sum(r.revenue for r in produced)
-    assert call(served, "PUT", "/api/member/open-data", {"meter_id": meter, "open_data": False}, cookie=token)[0] == 200
-    assert call(served, "GET", "/api/producers")[2]["producers"] == []
 
 
 def test_the_openapi_description_is_valid_and_names_every_endpoint(served: Regie) -> None:

@@ -1,5 +1,5 @@
 /* The régie's pages: draw each curve with uPlot from the page's own data, sign in with an EIP-1193 wallet
-   (Sign-In with Ethereum), and let a producer show its figures to funders. No inline script, no CDN. */
+   (Sign-In with Ethereum), and grant or revoke consents with EIP-712 signatures. No inline script, no CDN. */
 "use strict";
 
 const SIDES = {
@@ -26,7 +26,7 @@ function shown(u, value) {
 function seriesOf(curve, side, end) {
   const names = SIDES[side];
   const x = curve.horodate.map((horodate) => Date.parse(horodate) / 1000);
-  const series = [names.total, names.local, names.grid].map((q) => curve[q].map(kwh));
+  const series = [names.total, names.local, names.grid].map((q) => (curve[q] || curve.horodate.map(() => null)).map(kwh));
   x.push(end);
   series.forEach((values) => values.push(values.length ? values[values.length - 1] : null));
   return [x, ...series];
@@ -102,13 +102,62 @@ async function signOut() {
   window.location.reload();
 }
 
-async function showToFunders(box, status) {
+async function signTyped(typed) {
+  const [address] = await window.ethereum.request({ method: "eth_requestAccounts" });
+  return window.ethereum.request({ method: "eth_signTypedData_v4", params: [address, JSON.stringify(typed)] });
+}
+
+/* Wait until the régie has indexed the consent `id` with a status `wanted` accepts, then reload. */
+async function whenIndexed(id, wanted, status) {
+  for (let tries = 0; tries < 120; tries += 1) {
+    const { granted } = await (await fetch("/api/consents", { credentials: "same-origin" })).json();
+    const found = (granted || []).find((c) => c.consent_id === id);
+    if (found && wanted(found.status)) {
+      window.location.reload();
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  status.textContent = `Recorded on chain as ${id}; the régie has not indexed it yet: reload later.`;
+}
+
+async function grant(form, status) {
+  if (!window.ethereum) {
+    status.textContent = "No wallet in this browser: a consent is signed by your payout account's wallet.";
+    return;
+  }
+  const fields = Object.fromEntries(new FormData(form));
+  fields.kinds = Array.from(form.querySelectorAll("input[name=kinds]:checked"), (box) => box.value);
+  fields.history_days = Number(fields.history_days || 0);
   try {
-    await send("PUT", "/api/member/open-data", { meter_id: box.dataset.meter, open_data: box.checked });
-    status.textContent = box.checked ? "Shown to funders." : "No longer shown to funders.";
+    status.textContent = "Preparing the consent…";
+    const typed = await send("POST", "/api/consents/draft", fields);
+    status.textContent = "Sign the consent in your wallet…";
+    const signature = await signTyped(typed);
+    status.textContent = "Recording it on chain…";
+    const { consent_id } = await send("POST", "/api/consents", { message: typed.message, signature });
+    status.textContent = `Consent ${consent_id} recorded; waiting for the régie to index it…`;
+    await whenIndexed(consent_id, () => true, status);
   } catch (error) {
-    box.checked = !box.checked;
-    status.textContent = `Not changed: ${error.message}`;
+    status.textContent = `Not granted: ${error.message}`;
+  }
+}
+
+async function revoke(button, status) {
+  const id = button.dataset.consent;
+  try {
+    status.textContent = "Sign the revocation in your wallet…";
+    const answer = await fetch(`/api/consents/${id}/revocation`, { credentials: "same-origin" });
+    const typed = await answer.json();
+    if (!answer.ok) {
+      throw new Error(typed.error || `the régie answered ${answer.status}`);
+    }
+    const signature = await signTyped(typed);
+    await send("POST", `/api/consents/${id}/revocation`, { signature });
+    status.textContent = `Consent ${id} revoked: it no longer serves anything.`;
+    await whenIndexed(id, (found) => found === "revoked", status);
+  } catch (error) {
+    status.textContent = `Not revoked: ${error.message}`;
   }
 }
 
@@ -123,6 +172,13 @@ document.addEventListener("DOMContentLoaded", () => {
   if (signOutButton) {
     signOutButton.addEventListener("click", signOut);
   }
-  const status = document.getElementById("open-data-status");
-  document.querySelectorAll(".open-data").forEach((box) => box.addEventListener("change", () => showToFunders(box, status)));
+  const status = document.getElementById("consent-status");
+  const form = document.getElementById("grant-form");
+  if (form) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      grant(form, status);
+    });
+  }
+  document.querySelectorAll("button.revoke").forEach((button) => button.addEventListener("click", () => revoke(button, status)));
 });

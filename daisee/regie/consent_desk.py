@@ -1,0 +1,132 @@
+"""The régie's consent desk: it drafts the EIP-712 messages a member signs in its wallet, submits the
+signed ones to the consent registry (the member pays no gas), and asks the registry, before serving
+under a consent, whether it still holds — so a revocation takes effect on the next request, without
+waiting for the indexer's confirmations.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eth_utils import is_address, to_checksum_address
+
+from daisee.chain.transact import Sender
+from daisee.consent.model import (
+    GRANULARITIES,
+    ZERO_ADDRESS,
+    Audience,
+    DataKind,
+    Grant,
+    Purpose,
+    Status,
+    revocation_typed_data,
+)
+from daisee.consent.registry import ConsentRegistry
+from daisee.errors import DaiseeError
+from daisee.regie.calendar import Granularity
+from daisee.regie.web import RefusedError
+
+AUDIENCES = {"members": Audience.MEMBERS, "everyone": Audience.EVERYONE}
+
+
+class ConsentDesk:
+    """The consent registry at `address`, read with `reader` and written with `submitter` (if any)."""
+
+    def __init__(self, reader: Sender, address: str, submitter: Sender | None) -> None:
+        self.address = to_checksum_address(address)
+        self.chain_id = reader.chain.chain_id
+        self._registry = ConsentRegistry(reader, self.address)
+        self._submitting = ConsentRegistry(submitter, self.address) if submitter else None
+
+    def draft(self, fields: Mapping[str, Any], meter_id: bytes, tz: ZoneInfo, now: int) -> dict[str, Any]:
+        """The EIP-712 document granting what the form's `fields` say for meter `meter_id`."""
+        grant = _grant_from_form(fields, meter_id, tz, now)
+        try:
+            grant.check(now)
+        except DaiseeError as exc:
+            raise RefusedError(400, str(exc)) from None
+        return grant.typed_data(self.chain_id, self.address)
+
+    def revocation(self, consent_id: bytes) -> dict[str, Any]:
+        return revocation_typed_data(consent_id, self.chain_id, self.address)
+
+    def submit_grant(self, message: Mapping[str, Any], signature: bytes) -> bytes:
+        """Record a signed grant; its consent id."""
+        try:
+            grant = Grant.from_message(dict(message))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RefusedError(400, f"the grant's message is not a daisee consent ({exc})") from None
+        try:
+            return self._submitter().record_grant(grant, signature)
+        except DaiseeError as exc:  # refused before sending, or by the registry: the message's fault
+            raise RefusedError(400, str(exc)) from None
+
+    def submit_revocation(self, consent_id: bytes, signature: bytes) -> None:
+        try:
+            self._submitter().record_revocation(consent_id, signature)
+        except DaiseeError as exc:
+            raise RefusedError(400, str(exc)) from None
+
+    def status(self, consent_id: bytes) -> Status | None:
+        """The consent's status on chain, now (None: the registry knows no such consent)."""
+        return self._registry.status(consent_id)
+
+    def _submitter(self) -> ConsentRegistry:
+        if self._submitting is None:
+            raise RefusedError(
+                503,
+                "this régie submits no consents (started without --account): submit it with `daisee consent submit`",
+            )
+        return self._submitting
+
+
+def _grant_from_form(fields: Mapping[str, Any], meter_id: bytes, tz: ZoneInfo, now: int) -> Grant:
+    """A grant from the member page's form: grantee (an address, `members` or `everyone`), purpose, kinds
+    (a list of names), granularity, history_days, from and until (local dates, until excluded)."""
+    grantee = str(fields.get("grantee", "")).strip()
+    if grantee.lower() in AUDIENCES:
+        audience, account = AUDIENCES[grantee.lower()], ZERO_ADDRESS
+    elif is_address(grantee):
+        audience, account = Audience.ACCOUNT, to_checksum_address(grantee)
+    else:
+        raise RefusedError(400, f"grantee {grantee!r} is not an account (0x…), `members` or `everyone`")
+    try:
+        purpose = Purpose.parse(str(fields.get("purpose", "")))
+        kinds = DataKind.parse(",".join(str(k) for k in fields.get("kinds", []) or []))
+        granularity = Granularity(str(fields.get("granularity", "")))
+        if granularity not in GRANULARITIES:
+            raise ValueError
+    except DaiseeError as exc:
+        raise RefusedError(400, str(exc)) from None
+    except ValueError:
+        raise RefusedError(400, f"granularity is one of {', '.join(GRANULARITIES)}") from None
+    try:
+        history_days = int(fields.get("history_days", 0))
+        starts = _local_midnight(str(fields.get("from") or _today(now, tz)), tz)
+        ends = _local_midnight(str(fields.get("until", "")), tz)
+    except ValueError:
+        raise RefusedError(400, "history_days is a whole number, from and until are dates (YYYY-MM-DD)") from None
+    return Grant(
+        meter_id=meter_id,
+        audience=audience,
+        grantee=account,
+        purpose=purpose,
+        kinds=kinds,
+        granularity=granularity,
+        history_days=history_days,
+        valid_from=starts,
+        valid_until=ends,
+        nonce=secrets.randbits(64),
+    )
+
+
+def _local_midnight(text: str, tz: ZoneInfo) -> int:
+    return int(datetime.combine(date.fromisoformat(text), time(), tzinfo=tz).timestamp())
+
+
+def _today(now: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(now, UTC).astimezone(tz).date().isoformat()
