@@ -128,7 +128,6 @@ def _load(engine: Engine, count: int, days: int, say: Say) -> float:
                     "kind": kind.value,
                     "payout": _payout(i),
                     "active_from": 0,
-                    "open_data": False,
                     "block": 0,
                 }
                 for i, kind in enumerate(kinds)
