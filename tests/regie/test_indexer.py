@@ -4,18 +4,23 @@ what the chain settled, after restarts, failures mid-way, confirmations and reor
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
 from sqlalchemy import Engine, select
 from web3.types import RPCEndpoint
 
+from daisee.chain.clock import chain_time
 from daisee.chain.connect import connect
 from daisee.chain.nodes import LocalNode
 from daisee.chain.transact import Sender
-from daisee.demo import DemoRun, run_demo, simulated_households
+from daisee.consent.model import DAY, ZERO_ADDRESS, Audience, DataKind, Grant, Purpose
+from daisee.consent.registry import ConsentRegistry, sign_grant, sign_revocation
+from daisee.demo import DemoRun, run_demo, simulated_households, simulated_payout_keys
 from daisee.domain import AllocationKey
 from daisee.errors import DaiseeError
 from daisee.loop import Loop
 from daisee.regie import indexer as indexer_module
 from daisee.regie.calendar import Granularity, zone
+from daisee.regie.consents import read_consents
 from daisee.regie.indexer import Indexer
 from daisee.regie.schema import intervals, ledger, loop_sums, meter_sums, meters, terms
 from daisee.regie.sums import level
@@ -139,3 +144,35 @@ def test_a_reorganisation_takes_out_what_the_lost_blocks_wrote(store: Engine, re
 def _mine(loop: Loop, blocks: int) -> None:
     for _ in range(blocks):
         loop.sender.chain.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+
+def test_a_reorganisation_takes_out_the_consents_and_revocations_it_undid(store: Engine, regie_node: LocalNode) -> None:
+    sender = Sender.dev(connect(regie_node.url))
+    w3 = sender.chain.w3
+    households = simulated_households(3, 11)
+    run = run_demo(sender, households, AllocationKey.PRORATA, 2, seed=11)
+    assert run.deployment.consent_registry is not None
+    registry = ConsentRegistry(sender, run.deployment.consent_registry)
+    payout = Account.from_key(simulated_payout_keys(3, 11)[1])
+    now = chain_time(sender.chain)
+
+    def granted(nonce: int) -> bytes:
+        grant = Grant(households[1].meter_id, Audience.EVERYONE, ZERO_ADDRESS, Purpose.OPEN_DATA,
+                      DataKind.CONSUMPTION, Granularity.DAY, 0, now, now + 30 * DAY, nonce)  # fmt: skip
+        return registry.record_grant(grant, sign_grant(grant, payout, registry.chain_id, registry.address))
+
+    indexer = Indexer(store, Loop(sender, run.deployment.address), run.deployment.block, PARIS, 0, registry.address)
+    kept = granted(1)
+    indexer.catch_up()
+    fork = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
+    registry.record_revocation(kept, sign_revocation(kept, payout, registry.chain_id, registry.address))
+    lost = granted(2)
+    indexer.catch_up()
+    with store.connect() as db:
+        assert [(c.consent_id, c.revoked_at is not None) for c in read_consents(db)] == [(kept, True), (lost, False)]
+
+    assert w3.provider.make_request(RPCEndpoint("evm_revert"), [fork])["result"] is True
+    _mine(indexer.loop, 3)
+    indexer.catch_up()
+    with store.connect() as db:
+        assert [(c.consent_id, c.revoked_at) for c in read_consents(db)] == [(kept, None)]
