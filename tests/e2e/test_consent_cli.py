@@ -129,9 +129,7 @@ def test_a_member_signs_and_the_regie_submits_so_the_member_pays_no_gas(
     assert member.chain.w3.eth.get_transaction_count(member.key.address) == nonce
 
 
-def test_on_a_dev_chain_the_first_account_grants_directly_when_it_is_the_payout(
-    daisee: Daisee, member: Member
-) -> None:
+def test_on_a_dev_chain_the_first_account_grants_directly_when_it_is_the_payout(daisee: Daisee, member: Member) -> None:
     dev = member.chain.dev_accounts()[0]
     add = ("member", "add", "house-dev", "--signer", RESEARCHER, "--payout", dev, "--kind", "consumer", *member.on)
     assert daisee(*add).exit_code == 0
