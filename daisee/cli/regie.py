@@ -80,6 +80,11 @@ def regie() -> None:
     "here; on a dev chain, its first account).",
 )
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--anchor-every",
+    type=click.FloatRange(min=60),
+    help="Publish the access log's running hash on chain this often, in seconds (with --account).",
+)
 def serve(
     chain_target: str,
     chain_id: int | None,
@@ -96,6 +101,7 @@ def serve(
     registry_address: str | None,
     account: str | None,
     password_file: Path | None,
+    anchor_every: float | None,
 ) -> None:
     """Index the loop into the store and serve its pages and API until Ctrl-C (or SIGTERM).
 
@@ -126,6 +132,7 @@ def serve(
         rule=PublicationRule(min_meters),
         grid_price_per_wh=price_per_wh(grid_price),
         public_url=public_url,
+        anchor_seconds=anchor_every,
     )
     if registry is not None and not chain.w3.eth.get_code(chain.w3.to_checksum_address(registry)):
         raise DaiseeError(f"no contract at {registry} on {chain.label}: check --consents")

@@ -71,6 +71,13 @@ class ConsentDesk:
         except DaiseeError as exc:
             raise RefusedError(400, str(exc)) from None
 
+    def anchor(self, head: bytes, entries: int) -> bool:
+        """Publish the access log's running hash on chain, if this régie has an account to pay for it."""
+        if self._submitting is None:
+            return False
+        self._submitting.anchor_access_log(head, entries)
+        return True
+
     def status(self, consent_id: bytes) -> Status | None:
         """The consent's status on chain, now (None: the registry knows no such consent)."""
         return self._registry.status(consent_id)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select
 
+from daisee.chain.connect import describe_error
 from daisee.chain.transact import Sender
 from daisee.consent.model import Status
 from daisee.http_service import HttpService
@@ -65,6 +66,7 @@ class RegieSettings:
     public_url: str | None = None  # the origin members sign in to (behind a proxy); else http://host:port
     confirmations: int | None = None  # blocks on top of one before it is indexed; else the chain's policy
     poll_seconds: float = POLL_SECONDS
+    anchor_seconds: float | None = None  # how often the access log's running hash is published on chain
 
 
 class Regie:
@@ -90,6 +92,8 @@ class Regie:
         self._server: HttpService | None = None
         self._stop = threading.Event()
         self._indexing = threading.Thread(target=self._index, name="regie-index", daemon=True)
+        self._anchoring = threading.Thread(target=self._anchor, name="regie-anchor", daemon=True)
+        self.anchored = 0  # entries of the access log whose running hash was published last
         self.https = False
         self._expected: Expected | None = None
         self._pmo_read: tuple[float, str] | None = None
@@ -111,6 +115,8 @@ class Regie:
         self._expected = Expected(domain=parts.netloc, origin=origin, chain_id=self.context.facts.chain_id)
         self._server.start()
         self._indexing.start()
+        if self.settings.anchor_seconds and self.desk is not None:
+            self._anchoring.start()
         log_event("serving", url=self.url, origin=origin, loop=self.loop.address)
 
     def stop(self) -> None:
@@ -118,9 +124,26 @@ class Regie:
         self.indexer.wake.set()
         if self._server is not None:
             self._server.stop()
-        if self._indexing.is_alive():
-            self._indexing.join()
+        for thread in (self._indexing, self._anchoring):
+            if thread.is_alive():
+                thread.join()
         self.engine.dispose()
+
+    def _anchor(self) -> None:
+        """Publish the access log's running hash every `anchor_seconds`, when it has grown."""
+        assert self.settings.anchor_seconds is not None
+        assert self.desk is not None
+        while not self._stop.wait(self.settings.anchor_seconds):
+            with self.engine.connect() as db:
+                head, entries = access_log.head(db)
+            if entries == self.anchored:
+                continue
+            try:
+                if self.desk.anchor(head, entries):
+                    self.anchored = entries
+                    log_event("access_log_anchored", entries=entries, head="0x" + head.hex())
+            except Exception as exc:  # the node is away: the next round tries again
+                log_event("anchoring_failed", error=describe_error(exc, None))
 
     def _index(self) -> None:
         try:
@@ -282,6 +305,7 @@ class Regie:
                 "entries": access_log.entries(db, member.meter_idxs),
                 "head": "0x" + head.hex(),
                 "entries_in_log": count,
+                "anchored_entries": self.anchored,
             }
 
     def _consent_now(self) -> int:

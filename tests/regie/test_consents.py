@@ -15,11 +15,13 @@ import pytest
 from eth_account import Account
 
 from daisee.chain.clock import chain_time
+from daisee.chain.logs import event_logs
 from daisee.consent.model import DAY, ZERO_ADDRESS, Audience, DataKind, Grant, Purpose
-from daisee.consent.registry import sign_grant, sign_revocation
+from daisee.consent.registry import ConsentRegistry, sign_grant, sign_revocation
 from daisee.demo import DemoRun
 from daisee.loop import Loop
 from daisee.regie import access_log
+from daisee.regie.access_log import Access
 from daisee.regie.calendar import Granularity
 from daisee.regie.consents import consent_by_id
 from daisee.regie.publish import PublicationRule
@@ -221,11 +223,11 @@ def test_a_producer_is_published_by_its_open_data_consent_as_far_as_it_goes(
 
 @pytest.fixture
 def comparing(played: tuple[Loop, DemoRun], tmp_path: Path) -> Iterator[Regie]:
-    """The played loop's régie with a rule of three meters: its six households can compare."""
+    """The played loop's régie with a rule of three meters (its six households can compare), publishing
+    its access log's running hash every half second."""
     loop, run = played
-    settings = RegieSettings(
-        f"sqlite:///{tmp_path / 'regie.sqlite'}", port=0, rule=PublicationRule(3), poll_seconds=0.2
-    )
+    store = f"sqlite:///{tmp_path / 'regie.sqlite'}"
+    settings = RegieSettings(store, port=0, rule=PublicationRule(3), poll_seconds=0.2, anchor_seconds=0.5)
     service = Regie(settings, loop, run.deployment.block, run.deployment.consent_registry, loop.sender)
     service.start()
     yield service
@@ -280,3 +282,19 @@ def test_a_member_compares_with_the_neighbours_that_consented_only(
     reader = Account.from_key(payout_key(CONSUMER)).address
     assert {(e["reader"], e["basis"], e["what"]) for e in entries} == {(reader, "neighbour_comparison", "comparison")}
     assert {e["granularity"] for e in entries} == {"month", "hour"}
+
+
+def test_the_access_logs_running_hash_is_published_on_chain(comparing: Regie) -> None:
+    with comparing.engine.begin() as db:
+        head = access_log.record(db, [Access(0, RESEARCHER.address, "research", None, "curve", 0, 1, "hour")], at=1)
+    desk = comparing.desk
+    assert desk is not None
+    contract = ConsentRegistry(comparing.loop.sender, desk.address).contract
+    for _ in range(100):
+        anchored = event_logs(contract.events.AccessLogAnchored, 0, comparing.loop.sender.chain.w3.eth.block_number)
+        if any(bytes(e["args"]["head"]) == head for e in anchored):
+            break
+        time.sleep(0.1)
+    (found,) = [e["args"] for e in anchored if bytes(e["args"]["head"]) == head]
+    with comparing.engine.connect() as db:
+        assert (found["entries"], found["regie"]) == (access_log.head(db)[1], comparing.loop.sender.address)
