@@ -179,10 +179,15 @@ class LoopConfig:
 
     def unprotected(self) -> list[str]:
         """The protections this loop's configuration leaves at zero, in words (empty on a safe loop)."""
-        said = []
-        if self.notice_seconds == 0:
-            said.append("notice period is 0: the PMO's new meters, key changes and terms take effect at once")
-        return said
+        return unprotected(self.notice_seconds)
+
+
+def unprotected(notice_seconds: int) -> list[str]:
+    """The protections a loop of this notice period leaves at zero, in words (the contract bounds the others:
+    a grace period of a minute at least, a price cap)."""
+    if notice_seconds == 0:
+        return ["notice period is 0: the PMO's new meters, key changes and terms take effect at once"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from daisee.domain import LEDGER_DECIMALS, AllocationKey, MeterKind, price_per_kwh
+from daisee.loop import unprotected
 from daisee.regie.bills import monthly_bills
 from daisee.regie.calendar import Granularity, LoopCalendar, iso_duration
 from daisee.regie.curves import Curve, Energy, Period, loop_curve, member_curve
@@ -251,26 +252,12 @@ def loop_facts_json(db: Connection, context: Context) -> dict[str, object]:
             }
             for epoch, (key, price, start) in sorted(latest.items())
         ],
-        "zero_protections": zero_protections(facts),
+        "zero_protections": unprotected(facts.notice_seconds),
     }
 
 
 def calendar_start(calendar: LoopCalendar, interval: int) -> str:
     return calendar.start(interval).astimezone(calendar.tz).isoformat()
-
-
-def zero_protections(facts: LoopFacts) -> list[str]:
-    """The protections this loop leaves at zero, in words."""
-    said = []
-    if facts.notice_seconds == 0:
-        said.append("notice period is 0: the PMO's new meters, key changes and terms take effect at once")
-    if facts.grace_seconds == 0:
-        said.append(
-            "grace period is 0: a reading late by a second is carried to the next interval, at the grid's price"
-        )
-    if facts.price_cap_per_wh == 0:
-        said.append("price cap is 0: local energy is shared for free")
-    return said
 
 
 @dataclass(frozen=True)
