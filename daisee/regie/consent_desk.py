@@ -7,8 +7,11 @@ waiting for the indexer's confirmations.
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +34,8 @@ from daisee.regie.calendar import Granularity
 from daisee.regie.web import RefusedError
 
 AUDIENCES = {"members": Audience.MEMBERS, "everyone": Audience.EVERYONE}
+MAX_GRANTS_A_DAY = 24  # grants the régie pays for, a meter and 24 hours: a member cannot drain its account
+DAY_SECONDS = 86_400.0
 
 
 class ConsentDesk:
@@ -41,6 +46,9 @@ class ConsentDesk:
         self.chain_id = reader.chain.chain_id
         self._registry = ConsentRegistry(reader, self.address)
         self._submitting = ConsentRegistry(submitter, self.address) if submitter else None
+        self.max_grants_a_day = MAX_GRANTS_A_DAY
+        self._paid: dict[bytes, deque[float]] = defaultdict(deque)  # a meter's grants paid for, by monotonic time
+        self._paying = threading.Lock()
 
     def draft(self, fields: Mapping[str, Any], meter_id: bytes, tz: ZoneInfo, now: int) -> dict[str, Any]:
         """The EIP-712 document granting what the form's `fields` say for meter `meter_id`."""
@@ -60,10 +68,23 @@ class ConsentDesk:
             grant = Grant.from_message(dict(message))
         except (KeyError, TypeError, ValueError) as exc:
             raise RefusedError(400, f"the grant's message is not a daisee consent ({exc})") from None
-        try:
-            return self._submitter().record_grant(grant, signature)
-        except DaiseeError as exc:  # refused before sending, or by the registry: the message's fault
-            raise RefusedError(400, str(exc)) from None
+        submitter = self._submitter()
+        with self._paying:
+            paid, now = self._paid[grant.meter_id], monotonic()
+            while paid and paid[0] <= now - DAY_SECONDS:
+                paid.popleft()
+            if len(paid) >= self.max_grants_a_day:
+                raise RefusedError(
+                    429,
+                    f"this régie records at most {self.max_grants_a_day} grants a meter a day: submit this one "
+                    "tomorrow, or yourself with `daisee consent submit`",
+                )
+            try:
+                consent_id = submitter.record_grant(grant, signature)
+            except DaiseeError as exc:  # refused before sending, or by the registry: the message's fault
+                raise RefusedError(400, str(exc)) from None
+            paid.append(now)
+        return consent_id
 
     def submit_revocation(self, consent_id: bytes, signature: bytes) -> None:
         try:

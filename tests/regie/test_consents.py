@@ -23,6 +23,7 @@ from daisee.loop import Loop
 from daisee.regie import access_log
 from daisee.regie.access_log import Access
 from daisee.regie.calendar import Granularity
+from daisee.regie.consent_desk import MAX_GRANTS_A_DAY
 from daisee.regie.consents import consent_by_id
 from daisee.regie.publish import PublicationRule
 from daisee.regie.service import Regie, RegieSettings
@@ -147,6 +148,13 @@ def test_a_grant_the_member_did_not_sign_is_refused_and_nothing_is_recorded(
     assert "payout account" in answer["error"]
     with served.engine.connect() as db:
         assert consent_by_id(db, grant.consent_id(desk.chain_id, desk.address)) is None
+    desk.max_grants_a_day = 0  # a member who has had its day's grants recorded already
+    signature = "0x" + sign_grant(grant, Account.from_key(payout_key(CONSUMER)), desk.chain_id, desk.address).hex()
+    try:
+        status, _, answer = call(served, "POST", "/api/consents", {"message": grant.message(), "signature": signature})
+    finally:
+        desk.max_grants_a_day = MAX_GRANTS_A_DAY
+    assert (status, answer["error"][:50]) == (429, "this régie records at most 0 grants a meter a day:")
     bad = call(served, "POST", "/api/consents", {"message": {"meterId": "0x12"}, "signature": "0x" + forged.hex()})
     assert bad[0] == 400
     assert call(served, "POST", "/api/consents", {"message": grant.message(), "signature": "0x12"})[0] == 400
