@@ -241,14 +241,20 @@ def test_a_member_grants_and_revokes_from_its_page_and_the_grantee_sees_the_data
         assert [cell[1] for cell in cells] == [f"{c / 1000:,.1f} kWh" for _, c in shown]
         assert "Shown by hour: the consent allows no finer." in shared.locator("main").inner_text()
         shared.screenshot(path=artifacts / "shared.png", full_page=True)
-        assert viewer.errors == []
+
+        page = watched.open(f"/member?period=day&date={day}")
+        page.click(f"button.revoke[data-consent='{consent_id}']")
+        page.wait_for_selector(f"#consent-list tr[data-consent='{consent_id}']:has-text('revoked')", timeout=30_000)
+        after = viewer.open(f"/shared/{consent_id}{query}")
+        assert f"consent {consent_id} is revoked: its data is no longer shared" in after.locator("main").inner_text()
+        assert after.locator("#shared-table").count() == 0
+        after.screenshot(path=artifacts / "shared-revoked.png", full_page=True)
+        refused = [e for e in viewer.errors if "status of 403" in e]  # the browser's note of the refused page
+        assert viewer.errors == refused
+        assert len(refused) == 1
         assert viewer.elsewhere == []
     finally:
         viewer.close()
-
-    page = watched.open(f"/member?period=day&date={day}")
-    page.click(f"button.revoke[data-consent='{consent_id}']")
-    page.wait_for_selector(f"#consent-list tr[data-consent='{consent_id}']:has-text('revoked')", timeout=30_000)
     status, _, refusal = call(served, "GET", f"/api/shared/{consent_id}{query}", cookie=token)
     assert (status, refusal) == (403, {"error": f"consent {consent_id} is revoked: its data is no longer shared"})
 
@@ -256,7 +262,7 @@ def test_a_member_grants_and_revokes_from_its_page_and_the_grantee_sees_the_data
     entries = call(served, "GET", "/api/access-log", cookie=sign_in(served, payout_key(household)))[2]["entries"]
     logged = [e for e in entries if e["consent_id"] == consent_id]
     assert [(e["reader"], e["what"]) for e in logged] == [(grantee.address, "curve")] * 3  # the two pages and the API
-    assert page.locator("#access-log-table tbody tr").filter(has_text=grantee.address).count() == 3
+    assert page.locator("#access-log-table tbody tr").filter(has_text=grantee.address).count() == 3  # not the refusals
     page.screenshot(path=artifacts / "member-access-log.png", full_page=True)
 
 
