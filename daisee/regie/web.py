@@ -13,7 +13,7 @@
     POST /api/sign-in          the signed message → a session cookie;  POST /api/sign-out ends it
     POST /api/sign-in/link     the signed message → a one-time link, GET /session/<code>, that opens the
                                session in a browser (`daisee regie login`)
-    GET  /api/billing, /export/bills.csv   every member's monthly bills, for the loop's PMO only
+    GET  /billing, /api/billing, /export/bills.csv   every member's monthly bills, for the loop's PMO only
     GET  /export/loop.csv|json, /export/member.csv|json   the curves in open formats
     GET  /export/context.jsonld, /export/vocabulary.jsonld, /api/status, /openapi.json, /static/…
 
@@ -217,6 +217,13 @@ def build_app(api: Api) -> ASGIApp:
     async def producers_json(request: Request) -> Response:
         return _json(await call(api.producers_page, dict(request.query_params), await account(request)))
 
+    async def billing_page(request: Request) -> Response:
+        signed_in = await account(request)
+        if signed_in is None:
+            return _page(pages, "sign_in.html", {}, None)
+        data = await call(api.billing_page, dict(request.query_params), signed_in)
+        return _page(pages, "billing.html", data, signed_in)
+
     async def billing_json(request: Request) -> Response:
         return _json(await call(api.billing_page, dict(request.query_params), await account(request)))
 
@@ -328,6 +335,7 @@ def build_app(api: Api) -> ASGIApp:
         Route("/api/access-log", access_log_json, methods=["GET"]),
         Route("/export/access-log.csv", access_log_export("csv"), methods=["GET"]),
         Route("/export/access-log.json", access_log_export("json"), methods=["GET"]),
+        Route("/billing", billing_page, methods=["GET"]),
         Route("/api/billing", billing_json, methods=["GET"]),
         Route("/export/bills.csv", billing_csv, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),

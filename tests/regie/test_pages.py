@@ -23,7 +23,7 @@ from daisee.demo import DemoRun
 from daisee.loop import Loop
 from daisee.regie.publish import PublicationRule
 from daisee.regie.service import Regie, RegieSettings
-from tests.regie.test_web import call, payout_key, sign_in
+from tests.regie.test_web import call, payout_key, pmo_token, sign_in
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -264,6 +264,18 @@ def test_a_member_grants_and_revokes_from_its_page_and_the_grantee_sees_the_data
     assert [(e["reader"], e["what"]) for e in logged] == [(grantee.address, "curve")] * 3  # the two pages and the API
     assert page.locator("#access-log-table tbody tr").filter(has_text=grantee.address).count() == 3  # not the refusals
     page.screenshot(path=artifacts / "member-access-log.png", full_page=True)
+
+
+def test_the_pmo_reads_the_billing_page(
+    watched: Watched, served: Regie, played: tuple[Loop, DemoRun], artifacts: Path
+) -> None:
+    loop, run = played
+    watched.context.add_cookies([{"name": "regie_session", "value": pmo_token(served, loop), "url": served.url}])
+    page = watched.open(f"/billing?date={_day(served)}")
+    rows = page.locator("#bills tbody tr")
+    assert rows.count() == len(run.households)  # a month of each
+    assert {row.split("\t")[0] for row in rows.all_inner_texts()} == {h.payout for h in run.households}
+    page.screenshot(path=artifacts / "billing.png", full_page=True)
 
 
 @pytest.mark.parametrize("period", ["week", "month", "year"])

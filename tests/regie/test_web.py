@@ -212,13 +212,18 @@ def test_the_served_charting_library_is_the_one_npm_pins(project_root: Path) -> 
     assert (static / "uPlot.LICENSE").read_bytes() == (project_root / "node_modules/uplot/LICENSE").read_bytes()
 
 
+def pmo_token(service: Regie, loop: Loop) -> str:
+    """A session of the loop's PMO, signed in with the node's unlocked account."""
+    pmo = loop.pmo()
+    _, _, answer = call(service, "POST", "/api/sign-in/message", {"address": pmo})
+    signature = loop.sender.chain.w3.eth.sign(pmo, text=answer["message"]).to_0x_hex()
+    _, headers, _ = call(service, "POST", "/api/sign-in", {"message": answer["message"], "signature": signature})
+    return str(headers["set-cookie"].split(";")[0].split("=", 1)[1])
+
+
 def test_the_pmo_sees_every_members_bills_and_no_one_else_does(served: Regie, played: tuple[Loop, DemoRun]) -> None:
     loop, run = played
-    pmo = loop.pmo()
-    _, _, answer = call(served, "POST", "/api/sign-in/message", {"address": pmo})
-    signature = loop.sender.chain.w3.eth.sign(pmo, text=answer["message"]).to_0x_hex()  # the node's unlocked account
-    _, headers, _ = call(served, "POST", "/api/sign-in", {"message": answer["message"], "signature": signature})
-    token = headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    token = pmo_token(served, loop)
     query = f"/api/billing?date={_day_of_run(served)}"
 
     status, _, billing = call(served, "GET", query, cookie=token)
@@ -231,6 +236,13 @@ def test_the_pmo_sees_every_members_bills_and_no_one_else_does(served: Regie, pl
     lines = text.splitlines()
     assert lines[0].startswith("account,month,CONS,AUTOCONS,COMPLEMENT")
     assert len(lines) == 1 + len(run.households)
+    status, _, page = call(served, "GET", f"/billing?date={_day_of_run(served)}", cookie=token)
+    assert status == 200
+    assert all(household.payout in page for household in run.households)
+    logged = call(served, "GET", "/api/access-log", cookie=sign_in(served, payout_key(1)))[2]["entries"]
+    assert {(e["reader"], e["basis"], e["what"]) for e in logged if e["basis"] == "billing"} == {
+        (loop.pmo(), "billing", "bills")
+    }
 
     member = sign_in(served, payout_key(1))
     status, _, refused = call(served, "GET", query, cookie=member)
