@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eth_utils import is_address, is_hex
+from eth_utils import is_hex
 from rich.table import Column, Table
 
 from daisee.chain.clock import chain_time
@@ -20,27 +20,25 @@ from daisee.chain.transact import Sender
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender, read_options
 from daisee.cli.output import console, print_json
 from daisee.consent.model import (
-    GRANULARITIES,
     MAX_HISTORY_DAYS,
     Audience,
     DataKind,
     Grant,
     Purpose,
     Status,
+    local_midnight,
+    parse_grantee,
+    parse_granularity,
     revocation_typed_data,
 )
 from daisee.consent.registry import ConsentRegistry, RecordedConsent, sign_grant, sign_revocation
-from daisee.domain import address, meter_id
+from daisee.domain import meter_id
 from daisee.errors import DaiseeError
 from daisee.regie.calendar import DEFAULT_ZONE, Granularity, zone
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
 MAX_SIGNED_FILE = 64 * 1024  # a signed message is about 2 kB
 _TZ = zone(DEFAULT_ZONE)  # days begin at midnight in the loop's civil time, as the régie counts them
-_AUDIENCES = {"members": Audience.MEMBERS, "everyone": Audience.EVERYONE}
-_GRANULARITY_NAMES = {"interval": Granularity.STEP, "step": Granularity.STEP} | {
-    g.value: g for g in GRANULARITIES if g is not Granularity.STEP
-}
 _PURPOSES_HELP = (
     "loop_dashboard (the loop's dashboards beyond its public aggregates), neighbour_comparison (counted, as "
     "medians only, in other members' comparison with their neighbours), open_data (a producer's figures "
@@ -60,18 +58,7 @@ def consent() -> None:
 
 
 def _grantee(text: str) -> tuple[Audience, str]:
-    if text.strip().lower() in _AUDIENCES:
-        return _AUDIENCES[text.strip().lower()], ZERO_ADDRESS
-    if not is_address(text.strip()):
-        raise DaiseeError(f"--to {text!r} is not an account, `members` or `everyone`: give 0x + 40 hex digits")
-    return Audience.ACCOUNT, address(text.strip(), "--to")
-
-
-def _granularity(text: str) -> Granularity:
-    try:
-        return _GRANULARITY_NAMES[text.strip().lower()]
-    except KeyError:
-        raise DaiseeError(f"unknown granularity {text!r}: use interval, hour, day or month") from None
+    return parse_grantee(text, "--to")
 
 
 def _day(text: str, option: str) -> date:
@@ -83,7 +70,7 @@ def _day(text: str, option: str) -> date:
 
 def _midnight(day: date) -> int:
     """The instant `day` begins in the loop's civil time."""
-    return int(datetime.combine(day, time(), tzinfo=_TZ).timestamp())
+    return local_midnight(day, _TZ)
 
 
 def _dates(starts: str | None, until: str | None, days: int | None) -> tuple[date | None, date | int]:
@@ -194,7 +181,7 @@ def grant(
     """Grant a consent on a meter, signed by its payout account (--account; a dev chain's first account sends it
     unsigned). Status: pending until --from, active until it ends, then expired; revoked once revoked."""
     mid, (audience, grantee) = meter_id(meter), _grantee(to)
-    chosen = (Purpose.parse(purpose), DataKind.parse(kinds), _granularity(granularity))
+    chosen = (Purpose.parse(purpose), DataKind.parse(kinds), parse_granularity(granularity))
     first, end = _dates(starts, until, days)
     registry, sender = _open(chain_args)
     valid_from, valid_until = _validity(sender.chain, first, end)

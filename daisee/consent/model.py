@@ -9,11 +9,12 @@ so a message is recorded once, on one chain and one registry only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
 from enum import IntEnum, IntFlag, StrEnum
 from typing import Any
 
 from eth_account.messages import encode_typed_data
-from eth_utils import to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from daisee.errors import DaiseeError
 from daisee.readings import keccak
@@ -104,6 +105,34 @@ QUANTITY_KINDS = {  # Enedis' quantity → the kinds it reveals
     "SURPLUS": DataKind.PRODUCTION | DataKind.ALLOCATION,
 }
 GRANULARITIES = (Granularity.STEP, Granularity.HOUR, Granularity.DAY, Granularity.MONTH)  # by their code on chain
+
+
+AUDIENCE_NAMES = {"members": Audience.MEMBERS, "everyone": Audience.EVERYONE}
+GRANULARITY_NAMES = {"interval": Granularity.STEP, "step": Granularity.STEP} | {str(g): g for g in GRANULARITIES[1:]}
+
+
+def parse_grantee(text: str, what: str) -> tuple[Audience, str]:
+    """An account (0x…), `members` or `everyone` → its audience and the grantee account (zero for the two
+    last); `what` names the input in the refusal."""
+    wanted = text.strip()
+    if wanted.lower() in AUDIENCE_NAMES:
+        return AUDIENCE_NAMES[wanted.lower()], ZERO_ADDRESS
+    if not is_address(wanted):
+        raise DaiseeError(f"{what} {text!r} is not an account, `members` or `everyone`: give 0x + 40 hex digits")
+    return Audience.ACCOUNT, to_checksum_address(wanted)
+
+
+def parse_granularity(text: str) -> Granularity:
+    """`interval` (or `step`), `hour`, `day` or `month`: the finest a consent allows."""
+    try:
+        return GRANULARITY_NAMES[text.strip().lower()]
+    except KeyError:
+        raise DaiseeError(f"unknown granularity {text!r}: use interval, hour, day or month") from None
+
+
+def local_midnight(day: date, tz: tzinfo) -> int:
+    """The instant `day` begins in the civil time `tz`: consents run from midnight to midnight."""
+    return int(datetime.combine(day, time(), tzinfo=tz).timestamp())
 
 
 def quantities(kinds: DataKind) -> tuple[str, ...]:

@@ -10,30 +10,28 @@ import secrets
 import threading
 from collections import defaultdict, deque
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from daisee.chain.transact import Sender
 from daisee.consent.model import (
-    GRANULARITIES,
-    ZERO_ADDRESS,
-    Audience,
     DataKind,
     Grant,
     Purpose,
     Status,
+    local_midnight,
+    parse_grantee,
+    parse_granularity,
     revocation_typed_data,
 )
 from daisee.consent.registry import ConsentRegistry
 from daisee.errors import DaiseeError
-from daisee.regie.calendar import Granularity
 from daisee.regie.web import RefusedError
 
-AUDIENCES = {"members": Audience.MEMBERS, "everyone": Audience.EVERYONE}
 MAX_GRANTS_A_DAY = 24  # grants the régie pays for, a meter and 24 hours: a member cannot drain its account
 DAY_SECONDS = 86_400.0
 
@@ -115,27 +113,17 @@ class ConsentDesk:
 def _grant_from_form(fields: Mapping[str, Any], meter_id: bytes, tz: ZoneInfo, now: int) -> Grant:
     """A grant from the member page's form: grantee (an address, `members` or `everyone`), purpose, kinds
     (a list of names), granularity, history_days, from and until (local dates, until excluded)."""
-    grantee = str(fields.get("grantee", "")).strip()
-    if grantee.lower() in AUDIENCES:
-        audience, account = AUDIENCES[grantee.lower()], ZERO_ADDRESS
-    elif is_address(grantee):
-        audience, account = Audience.ACCOUNT, to_checksum_address(grantee)
-    else:
-        raise RefusedError(400, f"grantee {grantee!r} is not an account (0x…), `members` or `everyone`")
     try:
+        audience, account = parse_grantee(str(fields.get("grantee", "")), "grantee")
         purpose = Purpose.parse(str(fields.get("purpose", "")))
         kinds = DataKind.parse(",".join(str(k) for k in fields.get("kinds", []) or []))
-        granularity = Granularity(str(fields.get("granularity", "")))
-        if granularity not in GRANULARITIES:
-            raise ValueError
+        granularity = parse_granularity(str(fields.get("granularity", "")))
     except DaiseeError as exc:
         raise RefusedError(400, str(exc)) from None
-    except ValueError:
-        raise RefusedError(400, f"granularity is one of {', '.join(GRANULARITIES)}") from None
     try:
         history_days = int(fields.get("history_days", 0))
-        starts = _local_midnight(str(fields.get("from") or _today(now, tz)), tz)
-        ends = _local_midnight(str(fields.get("until", "")), tz)
+        starts = local_midnight(date.fromisoformat(str(fields.get("from") or _today(now, tz))), tz)
+        ends = local_midnight(date.fromisoformat(str(fields.get("until", ""))), tz)
     except ValueError:
         raise RefusedError(400, "history_days is a whole number, from and until are dates (YYYY-MM-DD)") from None
     return Grant(
@@ -150,10 +138,6 @@ def _grant_from_form(fields: Mapping[str, Any], meter_id: bytes, tz: ZoneInfo, n
         valid_until=ends,
         nonce=secrets.randbits(64),
     )
-
-
-def _local_midnight(text: str, tz: ZoneInfo) -> int:
-    return int(datetime.combine(date.fromisoformat(text), time(), tzinfo=tz).timestamp())
 
 
 def _today(now: int, tz: ZoneInfo) -> str:
