@@ -4,7 +4,6 @@ grantee's view of one consent, and the producers' figures for funders (their `op
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
@@ -16,7 +15,7 @@ from daisee.regie.calendar import FINER_TO_COARSER, Granularity
 from daisee.regie.consents import Allowance, StoredConsent, live_for, shared_curve
 from daisee.regie.curves import NOTHING, Curve, Energy, Period, member_curve
 from daisee.regie.schema import meters
-from daisee.regie.views import Context, View, curve_json, loop_facts_json, prices_in
+from daisee.regie.views import Context, View, curve_json, loop_facts_json, months_touched, prices_in
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def shared_view(
     accesses = [access(consent, reader, "curve", span, str(allowed.granularity))]
     bills: list[dict[str, object]] = []
     if allowed.bills and span is not None:
-        months = shared_curve(db, calendar, consent, _months_around(view, context), Granularity.MONTH)
+        months = shared_curve(db, calendar, consent, months_touched(view, calendar), Granularity.MONTH)
         inside = served_span(*months)
         if inside is not None:
             found = monthly_bills(db, calendar, [consent.meter_idx], consent.grantor, inside, context.grid_price_per_wh)
@@ -74,14 +73,6 @@ def shared_view(
         "loop": loop_facts_json(db, context),
     }
     return Served(data, accesses)
-
-
-def _months_around(view: View, context: Context) -> Period:
-    """The months the view's period touches."""
-    calendar = context.calendar
-    first = Period.of(view.period.start, Granularity.MONTH, calendar)
-    last = Period.of(datetime.fromtimestamp(view.period.end.timestamp() - 1, UTC), Granularity.MONTH, calendar)
-    return Period(first.start, last.end)
 
 
 def producers_view(db: Connection, context: Context, view: View, reader: str | None, member: bool, now: int) -> Served:

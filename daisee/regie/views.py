@@ -306,6 +306,14 @@ def member_view(db: Connection, context: Context, member: Member, view: View) ->
     }
 
 
+def months_touched(view: View, calendar: LoopCalendar) -> Period:
+    """The whole months the view's period touches."""
+    return Period(
+        Period.of(view.period.start, Granularity.MONTH, calendar).start,
+        Period.of(view.period.end - timedelta(seconds=1), Granularity.MONTH, calendar).end,
+    )
+
+
 def billing_view(db: Connection, context: Context, view: View) -> dict[str, object]:
     """What the PMO's billing needs: each member's bill for every month of the view (energy, local cost
     and revenue, what became debt or receivable, ledger entries), members by payout account."""
@@ -314,10 +322,7 @@ def billing_view(db: Connection, context: Context, view: View) -> dict[str, obje
     by_account: dict[str, list[int]] = {}
     for payout, idx in rows:
         by_account.setdefault(payout, []).append(idx)
-    months = Period(
-        Period.of(view.period.start, Granularity.MONTH, calendar).start,
-        Period.of(view.period.end - timedelta(seconds=1), Granularity.MONTH, calendar).end,
-    )
+    months = months_touched(view, calendar)
     return {
         "view": view.as_json(calendar),
         "loop": loop_facts_json(db, context),
