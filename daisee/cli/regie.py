@@ -20,6 +20,7 @@ from daisee.cli.options import open_chain, open_sender, password_for, read_optio
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
+from daisee.http_service import settle_heap
 from daisee.loop import Loop
 from daisee.loopback import LOOPBACK
 from daisee.regie.bench import bench_regie
@@ -145,6 +146,7 @@ def serve_until_stopped(service: Regie) -> None:
     """Start `service`, say where it is, and stop it on Ctrl-C or SIGTERM."""
     stop = stop_on_signals()
     service.start()
+    settle_heap()
     click.echo(f"the régie of loop {service.loop.address} is at {service.url} (Ctrl-C stops it)", err=True)
     try:
         wait_for(stop)

@@ -14,6 +14,7 @@ from daisee.cli.options import chain_options, open_chain, open_sender
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address
 from daisee.errors import DaiseeError
+from daisee.http_service import settle_heap
 from daisee.keeper import KEEP_EVERY
 from daisee.loop import READING_BATCH, Loop
 from daisee.loopback import LOOPBACK
@@ -109,6 +110,7 @@ def serve(
     _log_to_stderr()
     stop = stop_on_signals()
     with Relay(loop, queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite", settings):
+        settle_heap()
         wait_for(stop)
 
 

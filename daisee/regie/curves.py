@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property, lru_cache, partial
 from typing import NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import BigInteger, Connection, cast, func, select
 
 from daisee.regie.calendar import Bucket, Granularity, LoopCalendar, bucket_of
 from daisee.regie.schema import QUANTITIES, loop_sums, meter_sums
@@ -121,7 +121,7 @@ def member_curve(
     """The settled energy of the meters `meter_idxs` (a member's), summed, over `period`."""
     summed = _summed(granularity)
     rows = db.execute(
-        select(meter_sums.c.start, *(func.sum(meter_sums.c[q]) for q in QUANTITIES))
+        select(meter_sums.c.start, *(cast(func.sum(meter_sums.c[q]), BigInteger) for q in QUANTITIES))
         .where(
             meter_sums.c.meter_idx.in_(list(meter_idxs)),
             meter_sums.c.level == level(summed),
@@ -130,7 +130,7 @@ def member_curve(
         )
         .group_by(meter_sums.c.start)
     )
-    found = {int(row[0]): _energy(map(int, row[1:])) for row in rows.all()}  # PostgreSQL sums are decimals
+    found = {row[0]: _energy(row[1:]) for row in rows.all()}
     if granularity is Granularity.YEAR:
         years: dict[int, Energy] = {}
         for start, energy in found.items():

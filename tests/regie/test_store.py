@@ -15,7 +15,7 @@ from daisee.regie.postgres import local_postgres
 from daisee.regie.schema import metadata
 from daisee.regie.store import MIGRATIONS, open_store
 
-HEAD = "0003"  # the newest migration
+HEAD = "0004"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,43 @@ def test_a_store_of_the_first_schema_is_brought_to_the_newest_when_opened(tmp_pa
     engine = open_store(url)
     assert "links" in inspect(engine).get_table_names()
     with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
+    engine.dispose()
+
+
+def test_a_meters_sums_are_kept_in_the_order_its_curve_reads_them(store: Engine) -> None:
+    with store.connect() as db:
+        if store.dialect.name == "sqlite":
+            kept = db.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'meter_sums'").scalar_one()
+            assert kept.rstrip().endswith("WITHOUT ROWID")
+        else:
+            key = db.exec_driver_sql("SELECT pg_get_indexdef('meter_sums_pkey'::regclass)").scalar_one()
+            assert key.endswith("(meter_idx, level, start) INCLUDE (cons, autocons, prod, autoprod)")
+        plan = " ".join(
+            str(row[-1])
+            for row in db.exec_driver_sql(
+                ("EXPLAIN QUERY PLAN " if store.dialect.name == "sqlite" else "EXPLAIN ")
+                + "SELECT start, cons FROM meter_sums WHERE meter_idx = 3 AND level = 1 AND start >= 0"
+            )
+        )
+        assert "meter_sums_pkey" in plan or "PRIMARY KEY" in plan
+
+
+def test_the_sums_of_a_store_of_the_consent_schema_survive_their_new_order(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'consent-schema.sqlite'}"
+    old = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    buckets = [(m, level, start) for m in range(3) for level in range(4) for start in (0, 900)]
+    rows = [(m, level, start, 10 * m + level, m, level, start % 7) for m, level, start in buckets]
+    with old.begin() as db:
+        config.attributes["connection"] = db
+        command.upgrade(config, "0003")
+        db.exec_driver_sql("INSERT INTO meter_sums VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    old.dispose()
+    engine = open_store(url)
+    with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT * FROM meter_sums ORDER BY meter_idx, level, start").all() == rows
         assert db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
     engine.dispose()
 
