@@ -1,0 +1,152 @@
+"""When to run a shiftable task (a washing machine, a dishwasher, a water heater, an EV charge) so that the
+loop supplies as much of it as the signal expects.
+
+Under the pro-rata key, a load of L Wh in a step where the loop expects production P and consumption C is
+supplied locally for L · min(1, P / (C + L)): a plan maximises that over the task's run, the earliest of
+equals first. A task that can pause (`interruptible`) runs in the steps that promise the most; one that
+cannot, in the best window of its length. `Bookings` plans several tasks in turn, each seeing the load of
+those planned before it, as households sharing one signal would otherwise all pick the same hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from daisee.errors import DaiseeError
+from daisee.flex.forecast import Expected
+from daisee.flex.signal import local_time
+
+_HOUR = 3600
+
+
+@dataclass(frozen=True)
+class Task:
+    """`duration_seconds` at `power_w`, to be done by `deadline` (epoch seconds)."""
+
+    duration_seconds: int
+    power_w: int
+    deadline: int
+    interruptible: bool = False
+
+    def __post_init__(self) -> None:
+        if self.duration_seconds <= 0 or self.power_w <= 0:
+            raise DaiseeError("a task needs a positive duration and power, e.g. --duration 2h --power 2000")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """When the task runs: `runs` are its [start, end) periods (one unless it may pause)."""
+
+    runs: tuple[tuple[int, int], ...]
+    energy_wh: int
+    local_wh: int  # of it, what the loop is expected to supply
+
+    @property
+    def start(self) -> int:
+        return self.runs[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.runs[-1][1]
+
+    def as_json(self, tz: ZoneInfo) -> dict[str, object]:
+        return {
+            "start": local_time(self.start, tz),
+            "end": local_time(self.end, tz),
+            "runs": [{"start": local_time(a, tz), "end": local_time(b, tz)} for a, b in self.runs],
+            "energy_wh": self.energy_wh,
+            "local_wh": self.local_wh,
+            "local_share": round(self.local_wh / self.energy_wh, 3) if self.energy_wh else 0.0,
+        }
+
+
+def plan(steps: Sequence[Expected], task: Task, now: int) -> Plan:
+    """The best plan for `task` from `now`, on the signal's `steps`."""
+    if task.deadline - now < task.duration_seconds:
+        raise DaiseeError(
+            f"a task of {_hours(task.duration_seconds)} cannot be done by the deadline, "
+            f"{_hours(max(0, task.deadline - now))} from now: give a later deadline or a shorter duration"
+        )
+    ahead = [s for s in steps if s.end > now and s.start < task.deadline]
+    if task.interruptible:
+        return _paused(ahead, task, now)
+    return _window(ahead, task, now)
+
+
+def _local_wh(step: Expected, power_w: int, seconds: int) -> float:
+    """What the loop would supply of `power_w` run `seconds` within `step`."""
+    load = power_w * seconds / _HOUR
+    if load <= 0 or step.production_wh <= 0:
+        return 0.0
+    share = step.production_wh / (step.consumption_wh + load)
+    return load * min(1.0, share)
+
+
+def _overlap(step: Expected, start: int, end: int) -> int:
+    return max(0, min(step.end, end) - max(step.start, start))
+
+
+def _window(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
+    latest = task.deadline - task.duration_seconds
+    starts = [now, *(s.start for s in ahead if now < s.start <= latest)]
+    best_start, best_local = now, -1.0
+    for start in starts:
+        end = start + task.duration_seconds
+        local = sum(_local_wh(s, task.power_w, _overlap(s, start, end)) for s in ahead if s.start < end)
+        if local > best_local + 1e-9:
+            best_start, best_local = start, local
+    return Plan(((best_start, best_start + task.duration_seconds),), _energy(task), round(best_local))
+
+
+def _paused(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
+    usable = [(s, max(s.start, now), min(s.end, task.deadline)) for s in ahead]
+    ranked = sorted(usable, key=lambda u: (-_local_wh(u[0], task.power_w, u[2] - u[1]) / (u[2] - u[1]), u[1]))
+    left, chosen, local = task.duration_seconds, [], 0.0
+    for step, start, end in ranked:
+        if left <= 0:
+            break
+        seconds = min(left, end - start)
+        chosen.append((start, start + seconds))
+        local += _local_wh(step, task.power_w, seconds)
+        left -= seconds
+    if left > 0:  # the deadline lies beyond the signal: the rest runs after it, with no sun expected
+        tail = max([now, *(s.end for s in ahead)])
+        chosen.append((tail, tail + left))
+    return Plan(_merged(sorted(chosen)), _energy(task), round(local))
+
+
+def _merged(runs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    merged: list[tuple[int, int]] = []
+    for start, end in runs:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _energy(task: Task) -> int:
+    return round(task.power_w * task.duration_seconds / _HOUR)
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds / _HOUR:g} h"
+
+
+class Bookings:
+    """Tasks planned in turn on one signal, each adding its load to the steps it runs in."""
+
+    def __init__(self, steps: Sequence[Expected]) -> None:
+        self.steps = list(steps)
+
+    def book(self, task: Task, now: int) -> Plan:
+        chosen = plan(self.steps, task, now)
+        self.steps = [_with_load(s, task.power_w, chosen.runs) for s in self.steps]
+        return chosen
+
+
+def _with_load(step: Expected, power_w: int, runs: Sequence[tuple[int, int]]) -> Expected:
+    seconds = sum(_overlap(step, start, end) for start, end in runs)
+    return replace(step, consumption_wh=step.consumption_wh + round(power_w * seconds / _HOUR)) if seconds else step
