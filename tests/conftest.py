@@ -13,6 +13,9 @@ import pytest
 from daisee.chain.compiler import find_project_root
 from daisee.chain.connect import Chain, connect
 from daisee.chain.nodes import LocalNode
+from tests.mosquitto import Broker, mosquitto
+
+__all__ = ["Broker", "mosquitto"]  # the broker fixture, for every folder of tests
 
 CHAIN_KINDS = ("embedded", "anvil", "anvil-london", "ganache")
 

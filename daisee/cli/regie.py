@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 import click
 from eth_account.messages import encode_defunct
@@ -20,6 +22,8 @@ from daisee.cli.options import open_chain, open_sender, password_for, read_optio
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
+from daisee.flex.forecast import DEFAULT_SITE, Site
+from daisee.flex.mqtt import Broker
 from daisee.http_service import settle_heap
 from daisee.loop import Loop
 from daisee.loopback import LOOPBACK
@@ -29,7 +33,8 @@ from daisee.regie.publish import DEFAULT_MIN_METERS, PublicationRule
 from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
 from daisee.untrusted_json import UntrustedJSONError, parse_untrusted
 
-MAX_ANSWER_BYTES = 64 * 1024  # a sign-in message, a link or a refusal
+MAX_ANSWER_BYTES = 64 * 1024  # a sign-in message, a link, a plan or a refusal
+MQTT_PASSWORD_VARIABLE = "DAISEE_MQTT_PASSWORD"
 
 
 @click.group()
@@ -82,6 +87,23 @@ def regie() -> None:
 )
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
+    "--site",
+    default=str(DEFAULT_SITE),
+    show_default=True,
+    help="Where the loop's roofs are, LAT,LON[,ALTITUDE], for the flexibility signal's clear-sky model.",
+)
+@click.option(
+    "--sky-forecast",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A CSV of the sky by hour (time, and clearness 0-1.2 or ghi in W/m²) the signal follows where it covers.",
+)
+@click.option(
+    "--mqtt",
+    "mqtt_broker",
+    help="Publish the signal, retained, on this MQTT broker (HOST[:PORT]) under daisee/<loop>/signal.",
+)
+@click.option("--mqtt-username", help="The broker's user name (its password in $DAISEE_MQTT_PASSWORD).")
+@click.option(
     "--anchor-every",
     type=click.FloatRange(min=60),
     help="Publish the access log's running hash on chain this often, in seconds (with --account).",
@@ -103,6 +125,10 @@ def serve(
     account: str | None,
     password_file: Path | None,
     anchor_every: float | None,
+    site: str,
+    sky_forecast: Path | None,
+    mqtt_broker: str | None,
+    mqtt_username: str | None,
 ) -> None:
     """Index the loop into the store and serve its pages and API until Ctrl-C (or SIGTERM).
 
@@ -134,6 +160,9 @@ def serve(
         grid_price_per_wh=price_per_wh(grid_price),
         public_url=public_url,
         anchor_seconds=anchor_every,
+        site=Site.parse(site),
+        sky_file=sky_forecast,
+        mqtt=Broker.parse(mqtt_broker, mqtt_username, os.environ.get(MQTT_PASSWORD_VARIABLE)) if mqtt_broker else None,
     )
     if registry is not None and not chain.w3.eth.get_code(chain.w3.to_checksum_address(registry)):
         raise DaiseeError(f"no contract at {registry} on {chain.label}: check --consents")
@@ -191,19 +220,21 @@ def login(url: str, account: str, password_file: Path | None, open_browser: bool
     the one-time link (valid 2 minutes) that opens the session in a browser."""
     signer = unlock(account, password_for(account, password_file))
     base = url.rstrip("/")
-    message = _post(base, "/api/sign-in/message", {"address": signer.address})["message"]
+    message = ask_regie(base, "/api/sign-in/message", {"address": signer.address})["message"]
     signature = signer.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
-    link = _post(base, "/api/sign-in/link", {"message": message, "signature": signature})["link"]
+    link = ask_regie(base, "/api/sign-in/link", {"message": message, "signature": signature})["link"]
     if open_browser and webbrowser.open(link):
         click.echo(f"signed in as {signer.address}: the session opened in your browser", err=True)
         return
     click.echo(link)
 
 
-def _post(base: str, path: str, body: dict[str, str]) -> dict[str, str]:
-    """The régie's JSON answer to a POST; DaiseeError with its refusal or why it could not be reached."""
+def ask_regie(base: str, path: str, body: dict[str, str] | None = None, what: str = "the sign-in") -> dict[str, Any]:
+    """The régie's JSON answer to a GET (a POST with `body`); DaiseeError with its refusal of `what`, or
+    why it could not be reached."""
+    data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        base + path, json.dumps(body).encode(), {"content-type": "application/json"}, method="POST"
+        base + path, data, {"content-type": "application/json"}, method="GET" if body is None else "POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -213,6 +244,6 @@ def _post(base: str, path: str, body: dict[str, str]) -> dict[str, str]:
             said = parse_untrusted(exc.read(), max_bytes=MAX_ANSWER_BYTES).get("error", exc.reason)
         except (UntrustedJSONError, AttributeError):
             said = exc.reason
-        raise DaiseeError(f"the régie refused the sign-in: {said}") from None
+        raise DaiseeError(f"the régie refused {what}: {said}") from None
     except (urllib.error.URLError, OSError, UntrustedJSONError, TypeError, ValueError) as exc:
         raise DaiseeError(f"cannot reach the régie at {base} ({exc}): check --url") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from daisee.errors import DaiseeError
@@ -150,3 +151,42 @@ class Bookings:
 def _with_load(step: Expected, power_w: int, runs: Sequence[tuple[int, int]]) -> Expected:
     seconds = sum(_overlap(step, start, end) for start, end in runs)
     return replace(step, consumption_wh=step.consumption_wh + round(power_w * seconds / _HOUR)) if seconds else step
+
+
+_UNITS = {"h": _HOUR, "min": 60, "m": 60}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in `2h`, `90min`, `1h30` or `45m`."""
+    rest, seconds = text.strip().lower(), 0
+    for unit in ("h", "min", "m"):
+        number, found, after = rest.partition(unit)
+        if found and number.isdigit():
+            seconds += int(number) * _UNITS[unit]
+            rest = after
+    if rest.isdigit() and seconds >= _HOUR and seconds % _HOUR == 0:  # 1h30: the minutes after the hours
+        seconds, rest = seconds + int(rest) * 60, ""
+    if rest or not 0 < seconds <= 7 * 24 * _HOUR:
+        raise DaiseeError(f"duration {text!r}: give hours and minutes, e.g. 2h, 90min or 1h30 (at most a week)")
+    return seconds
+
+
+def parse_deadline(text: str, now: int, tz: ZoneInfo) -> int:
+    """The epoch of `18:00` (the next one in `tz`) or of an ISO 8601 date and time (`tz` if it has no offset)."""
+    local_now = datetime.fromtimestamp(now, UTC).astimezone(tz)
+    try:
+        clock = time.fromisoformat(text.strip())
+    except ValueError:
+        clock = None
+    if clock is not None and clock.tzinfo is None:
+        at = datetime.combine(local_now.date(), clock, tz)
+        if at <= local_now:
+            at = datetime.combine(local_now.date() + timedelta(days=1), clock, tz)
+        return int(at.timestamp())
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DaiseeError(
+            f"deadline {text!r}: give a local time (18:00) or a date and time (2026-06-01T18:00+02:00)"
+        ) from None
+    return int((at if at.tzinfo else at.replace(tzinfo=tz)).timestamp())

@@ -11,7 +11,7 @@ grid's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -73,33 +73,43 @@ class Signal:
     def current(self) -> Expected | None:
         return next((s for s in self.steps if s.start <= self.computed_at < s.end), None)
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, consumption: bool = True, production: bool = True) -> dict[str, object]:
         """The native shape: `profile` holds each step's score from `start`, one every `interval` seconds
-        (the demand shaper's `optimise: max`); `steps` the detail; `now` the step under way."""
+        (the demand shaper's `optimise: max`); `steps` the detail; `now` the step under way. A side not
+        to be shown has its Wh (and the surplus) as null."""
         current = self.current()
+
+        def step_json(step: Expected) -> dict[str, object]:
+            return self.step_json(step, consumption, production)
+
+        windows = [
+            w.as_json(self.tz) | ({} if consumption and production else {"surplus_wh": None}) for w in self.best_today()
+        ]
         return {
             "loop": self.loop,
             "computed_at": self.computed_at,
+            "zone": self.tz.key,
             "start": self.steps[0].start if self.steps else self.computed_at,
             "end": self.steps[-1].end if self.steps else self.computed_at,
             "interval": self.interval,
             "profile": [score(s) for s in self.steps],
             "optimise": "max",
-            "now": self._step_json(current) if current else None,
-            "steps": [self._step_json(s) for s in self.steps],
-            "best_today": [w.as_json(self.tz) for w in self.best_today()],
+            "now": step_json(current) if current else None,
+            "steps": [step_json(s) for s in self.steps],
+            "best_today": windows,
             "basis": self.basis.as_json(),
+            "published": {"consumption": consumption, "production": production},
         }
 
-    def _step_json(self, step: Expected) -> dict[str, object]:
+    def step_json(self, step: Expected, consumption: bool = True, production: bool = True) -> dict[str, object]:
         value = score(step)
         return {
             "start": step.start,
             "end": step.end,
             "time": self._time(step.start),
-            "production_wh": step.production_wh,
-            "consumption_wh": step.consumption_wh,
-            "surplus_wh": step.surplus_wh,
+            "production_wh": step.production_wh if production else None,
+            "consumption_wh": step.consumption_wh if consumption else None,
+            "surplus_wh": step.surplus_wh if consumption and production else None,
             "score": value,
             "level": level(value),
         }
@@ -107,13 +117,16 @@ class Signal:
     def _time(self, instant: int) -> str:
         return local_time(instant, self.tz)
 
-    def agile(self, loop_price_per_wh: int, grid_price_per_wh: int, decimals: int) -> dict[str, object]:
-        """Octopus Agile's rates answer: an extra kWh's price in cents a kWh for each step, newest first."""
+    def agile(
+        self, loop_price_per_wh: Callable[[int], int], grid_price_per_wh: int, decimals: int
+    ) -> dict[str, object]:
+        """Octopus Agile's rates answer: an extra kWh's price in cents a kWh for each step, newest first;
+        `loop_price_per_wh` gives the loop's price at a step's start, prices are in units of `decimals`."""
         to_cents = 1000 * 100 / 10**decimals
         rows = []
         for step in reversed(self.steps):
             share = local_share(step)
-            price = (loop_price_per_wh * share + grid_price_per_wh * (1 - share)) * to_cents
+            price = (loop_price_per_wh(step.start) * share + grid_price_per_wh * (1 - share)) * to_cents
             rows.append(
                 {
                     "value_exc_vat": round(price, 4),

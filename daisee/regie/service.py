@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -20,6 +21,12 @@ from sqlalchemy import select
 from daisee.chain.connect import describe_error
 from daisee.chain.transact import Sender
 from daisee.consent.model import Status
+from daisee.domain import LEDGER_DECIMALS
+from daisee.errors import DaiseeError
+from daisee.flex.forecast import DEFAULT_SITE, Site
+from daisee.flex.mqtt import Broker, SignalPublisher
+from daisee.flex.planner import Task, parse_deadline, parse_duration, plan
+from daisee.flex.signal import score
 from daisee.http_service import HttpService
 from daisee.loop import Loop
 from daisee.loopback import LOOPBACK
@@ -28,6 +35,7 @@ from daisee.regie.access_log import Access
 from daisee.regie.calendar import DEFAULT_ZONE, zone
 from daisee.regie.consent_desk import ConsentDesk
 from daisee.regie.consents import StoredConsent, consent_by_id, granted_by, held_by
+from daisee.regie.flexibility import Published, SignalDesk
 from daisee.regie.indexer import POLL_SECONDS, Indexer
 from daisee.regie.logs import log_event
 from daisee.regie.neighbours import comparison
@@ -52,6 +60,8 @@ DEFAULT_PORT = 8547
 ACCESS_LOG_SHOWN = 100  # the newest entries on the member's page (the export has them all)
 PMO_SECONDS = 60.0
 CHAIN_TIME_SECONDS = 5.0  # how long the loop's PMO, read from the chain, is taken as known
+DEFAULT_TASK_POWER_W = 2000  # a washing machine heating its water
+MAX_TASK_POWER_W = 36_000  # a household's largest subscription
 STATEMENT = "Sign in to the regie of your energy loop, to see your own curves and bills."  # EIP-4361: ASCII
 
 
@@ -67,6 +77,9 @@ class RegieSettings:
     confirmations: int | None = None  # blocks on top of one before it is indexed; else the chain's policy
     poll_seconds: float = POLL_SECONDS
     anchor_seconds: float | None = None  # how often the access log's running hash is published on chain
+    site: Site = DEFAULT_SITE  # where the loop's roofs are, for the signal's clear-sky model
+    sky_file: Path | None = None  # the PMO's sky forecast (CSV of clearness or irradiance by hour)
+    mqtt: Broker | None = None  # where the signal is published, retained
 
 
 class Regie:
@@ -89,6 +102,9 @@ class Regie:
         self.indexer = Indexer(self.engine, loop, from_block, tz, settings.confirmations, registry)
         self.desk = ConsentDesk(loop.sender, registry, submitter) if registry else None
         self.context = Context(self.indexer.facts, settings.rule, settings.grid_price_per_wh)
+        self.signals = SignalDesk(self.engine, self.indexer.facts, settings.rule, settings.site, settings.sky_file)
+        self._publisher: SignalPublisher | None = None
+        self._signalling = threading.Thread(target=self._signal, name="regie-signal", daemon=True)
         self._server: HttpService | None = None
         self._stop = threading.Event()
         self._indexing = threading.Thread(target=self._index, name="regie-index", daemon=True)
@@ -108,6 +124,8 @@ class Regie:
     def start(self) -> None:
         """Index what the chain has, then serve and follow it (OSError if the address is taken)."""
         self.indexer.catch_up()
+        if self.settings.mqtt is not None:
+            self._publisher = SignalPublisher(self.settings.mqtt, self.loop.address)
         self._server = HttpService((self.settings.host, self.settings.port), build_app(self), "regie", log_event)
         origin = (self.settings.public_url or self.url).rstrip("/")
         parts = urlsplit(origin)
@@ -115,6 +133,7 @@ class Regie:
         self._expected = Expected(domain=parts.netloc, origin=origin, chain_id=self.context.facts.chain_id)
         self._server.start()
         self._indexing.start()
+        self._signalling.start()
         if self.settings.anchor_seconds and self.desk is not None:
             self._anchoring.start()
         log_event("serving", url=self.url, origin=origin, loop=self.loop.address)
@@ -124,9 +143,11 @@ class Regie:
         self.indexer.wake.set()
         if self._server is not None:
             self._server.stop()
-        for thread in (self._indexing, self._anchoring):
+        for thread in (self._indexing, self._anchoring, self._signalling):
             if thread.is_alive():
                 thread.join()
+        if self._publisher is not None:
+            self._publisher.close()
         self.engine.dispose()
 
     def _anchor(self) -> None:
@@ -144,6 +165,20 @@ class Regie:
                     log_event("access_log_anchored", entries=entries, head="0x" + head.hex())
             except Exception as exc:  # the node is away: the next round tries again
                 log_event("anchoring_failed", error=describe_error(exc, None))
+
+    def _signal(self) -> None:
+        """Compute the signal again as steps settle and begin; publish each new one on MQTT."""
+        published: Published | None = None
+        while not self._stop.wait(self.settings.poll_seconds):
+            try:
+                found = self.signals.current(self._consent_now())
+                if found is not published and self._publisher is not None:
+                    self._publisher.publish(found.signal)
+                    current = found.signal.current()
+                    log_event("signal_published", topic=self._publisher.topic, score=current and score(current))
+                published = found
+            except Exception as exc:  # the store is busy or away: the next round tries again
+                log_event("signal_failed", error=str(exc))
 
     def _index(self) -> None:
         try:
@@ -167,7 +202,8 @@ class Regie:
         with self.engine.connect() as db:
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
             member = account is not None and member_of(db, account) is not None
-            return loop_view(db, self.context, view, member=member)
+            data = loop_view(db, self.context, view, member=member)
+        return data | {"flex": self._flex(member)}
 
     def member_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
         if account is None:
@@ -185,9 +221,48 @@ class Regie:
                 "consent_registry": self.desk.address if self.desk else None,
                 "access_log": access_log.entries(db, member.meter_idxs, limit=ACCESS_LOG_SHOWN),
                 "comparison": compared.data,
+                "flex": self._flex(True),
             }
         self._log(compared.accesses)
         return data
+
+    def signal_page(self, account: str | None) -> dict[str, Any]:
+        """The loop's flexibility signal; the expected Wh as the publication rule allows (all, to members)."""
+        return self._published().as_json(member=self._is_member(account))
+
+    def agile_page(self) -> dict[str, Any]:
+        """The signal as Octopus Agile's rates: an extra kWh's price in each step."""
+        published = self._published()
+        return published.signal.agile(self.signals.loop_price(), self.settings.grid_price_per_wh, LEDGER_DECIMALS)
+
+    def plan_page(self, params: dict[str, str]) -> dict[str, Any]:
+        """The best time for a task: `duration`, `deadline`, and optional `power` (W) and `interruptible`."""
+        now = self._consent_now()
+        try:
+            task = Task(
+                parse_duration(params.get("duration", "")),
+                _watts(params.get("power", str(DEFAULT_TASK_POWER_W))),
+                parse_deadline(params.get("deadline", ""), now, self.tz),
+                params.get("interruptible", "false").lower() in ("1", "true", "yes"),
+            )
+            chosen = plan(self._published(now).signal.steps, task, now)
+        except DaiseeError as exc:
+            raise RefusedError(400, str(exc)) from None
+        return {"loop": self.loop.address, "computed_at": now, "plan": chosen.as_json(self.tz)}
+
+    def _flex(self, member: bool) -> dict[str, Any]:
+        """What a page shows of the signal: the step under way and today's best times."""
+        shown = self._published().as_json(member=member)
+        return {name: shown[name] for name in ("now", "best_today", "published")}
+
+    def _published(self, now: int | None = None) -> Published:
+        return self.signals.current(self._consent_now() if now is None else now)
+
+    def _is_member(self, account: str | None) -> bool:
+        if account is None:
+            return False
+        with self.engine.connect() as db:
+            return member_of(db, account) is not None
 
     def _log(self, accesses: list[Access]) -> None:
         """Write `accesses` to the access log, in a transaction of their own."""
@@ -391,6 +466,12 @@ class Regie:
     def sign_out(self, token: str) -> None:
         with self.engine.begin() as db:
             sessions.sign_out(db, token)
+
+
+def _watts(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= MAX_TASK_POWER_W:
+        raise DaiseeError(f"power {text!r}: give the task's power in W, from 1 to {MAX_TASK_POWER_W:,}, e.g. 2000")
+    return int(text)
 
 
 def _now() -> datetime:

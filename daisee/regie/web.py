@@ -14,6 +14,8 @@
     POST /api/sign-in/link     the signed message → a one-time link, GET /session/<code>, that opens the
                                session in a browser (`daisee regie login`)
     GET  /billing, /api/billing, /export/bills.csv   every member's monthly bills, for the loop's PMO only
+    GET  /api/signal           the flexibility signal: {start, end, interval, profile} and each step's detail
+    GET  /api/signal/agile     the same as Octopus Agile's rates;  GET /api/plan  the best time for a task
     GET  /export/loop.csv|json, /export/member.csv|json   the curves in open formats
     GET  /export/context.jsonld, /export/vocabulary.jsonld, /api/status, /openapi.json, /static/…
 
@@ -106,6 +108,12 @@ class Api(Protocol):
     def submit_revocation(self, consent_id: str, signature: str) -> dict[str, Any]: ...
 
     def access_log_page(self, account: str | None) -> dict[str, Any]: ...
+
+    def signal_page(self, account: str | None) -> dict[str, Any]: ...
+
+    def agile_page(self) -> dict[str, Any]: ...
+
+    def plan_page(self, params: dict[str, str]) -> dict[str, Any]: ...
 
     def billing_page(self, params: dict[str, str], account: str | None) -> dict[str, Any]:
         """Refused 401 without an account, 403 for any account but the loop's PMO."""
@@ -236,6 +244,15 @@ def build_app(api: Api) -> ASGIApp:
     async def status(request: Request) -> Response:
         return _json(await call(api.status))
 
+    async def signal_json(request: Request) -> Response:
+        return _json(await call(api.signal_page, await account(request)))
+
+    async def agile_json(request: Request) -> Response:
+        return _json(await call(api.agile_page))
+
+    async def plan_json(request: Request) -> Response:
+        return _json(await call(api.plan_page, dict(request.query_params)))
+
     async def sign_in_message(request: Request) -> Response:
         body = await _json_body(request, {"address": str})
         return _json({"message": await call(api.sign_in_message, body["address"])})
@@ -339,6 +356,9 @@ def build_app(api: Api) -> ASGIApp:
         Route("/api/billing", billing_json, methods=["GET"]),
         Route("/export/bills.csv", billing_csv, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
+        Route("/api/signal", signal_json, methods=["GET"]),
+        Route("/api/signal/agile", agile_json, methods=["GET"]),
+        Route("/api/plan", plan_json, methods=["GET"]),
         Route("/api/sign-in/message", sign_in_message, methods=["POST"]),
         Route("/api/sign-in", sign_in, methods=["POST"]),
         Route("/api/sign-in/link", sign_in_link, methods=["POST"]),

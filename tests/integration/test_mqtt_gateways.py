@@ -16,7 +16,7 @@ from daisee.gateways import Gateway, MeterSample
 from daisee.gateways.emon import EmonGateway
 from daisee.gateways.mqtt import MqttSubscription
 from daisee.gateways.tasmota import TasmotaGateway
-from tests.integration.conftest import Broker
+from tests.mosquitto import Broker
 
 _WAIT_SECONDS = 10
 

@@ -79,7 +79,7 @@ def test_the_native_shape_is_the_demand_shaper_s_with_the_step_under_way() -> No
 
 def test_agile_rows_price_an_extra_kwh_at_the_loop_s_share_newest_first() -> None:
     steps = _steps([(400, 0), (400, 200), (400, 800)])
-    rows = Signal("0xLoop", MIDNIGHT, STEP, steps, BASIS, PARIS).agile(100, 250, 6)
+    rows = Signal("0xLoop", MIDNIGHT, STEP, steps, BASIS, PARIS).agile(lambda start: 100, 250, 6)
     assert rows["count"] == 3
     assert [r["valid_from"] for r in rows["results"]] == [
         "2026-05-31T22:30:00Z",

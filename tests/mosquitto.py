@@ -1,4 +1,4 @@
-"""A real mosquitto broker on loopback for the session, for the MQTT gateway tests."""
+"""A real mosquitto broker on loopback for the session, for the MQTT gateway tests and the régie's signal."""
 
 from __future__ import annotations
 
