@@ -22,7 +22,7 @@ from daisee.cli.options import open_chain, open_sender, password_for, read_optio
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
-from daisee.flex.forecast import DEFAULT_SITE, Site
+from daisee.flex.forecast import DEFAULT_SITE, Site, SkyForecast
 from daisee.flex.mqtt import Broker
 from daisee.http_service import settle_heap
 from daisee.loop import Loop
@@ -147,6 +147,9 @@ def serve(
         deployment = load_deployment(chain, deployments_dir)
         loop_at, first = deployment.address, deployment.block if from_block is None else from_block
         registry = registry or deployment.consent_registry
+    located = Site.parse(site)
+    if sky_forecast:
+        SkyForecast.read(sky_forecast, located)  # before any store is opened
     loop_at = chain.w3.to_checksum_address(loop_at)
     if not chain.w3.eth.get_code(loop_at):
         raise DaiseeError(f"no contract at {loop_at} on {chain.label}: check --loop")
@@ -160,7 +163,7 @@ def serve(
         grid_price_per_wh=price_per_wh(grid_price),
         public_url=public_url,
         anchor_seconds=anchor_every,
-        site=Site.parse(site),
+        site=located,
         sky_file=sky_forecast,
         mqtt=Broker.parse(mqtt_broker, mqtt_username, os.environ.get(MQTT_PASSWORD_VARIABLE)) if mqtt_broker else None,
     )

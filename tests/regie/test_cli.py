@@ -72,6 +72,10 @@ def test_serve_indexes_the_deployed_loop_and_stops_on_sigterm(
         (["--db", "mysql://regie@localhost/regie"], "the store URL is not sqlite:///PATH or postgresql://USER@HOST/DB"),
         (["--zone", "Mars/Olympus"], "time zone 'Mars/Olympus' is unknown: give an IANA name such as Europe/Paris"),
         (["--grid-price", "cheap"], "cheap"),
+        (["--site", "north"], "site 'north': give LAT,LON in degrees"),
+        (["--site", "95,2"], "latitude within ±90°"),
+        (["--mqtt", "broker:port"], "MQTT broker 'broker:port': give HOST or HOST:PORT"),
+        (["--sky-forecast", "pyproject.toml"], "sky forecast pyproject.toml: give a header with `time`"),
     ],
 )
 def test_a_bad_option_is_one_line_and_no_store(
@@ -85,7 +89,7 @@ def test_a_bad_option_is_one_line_and_no_store(
     _, run = played
     save_deployment(run.deployment, tmp_path / "deployments")
     args = ["regie", "serve", "--chain", regie_node.url, "--deployments", str(tmp_path / "deployments"), *options]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, args)  # from the project's folder: pyproject.toml is no CSV of the sky
     assert result.exit_code != 0
     assert error in result.output
     assert len(result.output.strip().splitlines()) == 1
