@@ -171,7 +171,7 @@ class Regie:
         published: Published | None = None
         while not self._stop.wait(self.settings.poll_seconds):
             try:
-                found = self.signals.current(self._consent_now())
+                found = self.signals.current(self._loop_now())
                 if found is not published and self._publisher is not None:
                     self._publisher.publish(found.signal)
                     current = found.signal.current()
@@ -214,7 +214,7 @@ class Regie:
                 raise RefusedError(403, f"{account} is the payout account of no meter of this loop")
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
             data = member_view(db, self.context, member, view)
-            now = self._consent_now()
+            now = self._loop_now()
             compared = comparison(db, self.context, member, view, now)
             data |= {
                 "consents": [c.as_json(now, self.tz) for c in granted_by(db, member.meter_idxs)],
@@ -237,7 +237,7 @@ class Regie:
 
     def plan_page(self, params: dict[str, str]) -> dict[str, Any]:
         """The best time for a task: `duration`, `deadline`, and optional `power` (W) and `interruptible`."""
-        now = self._consent_now()
+        now = self._loop_now()
         try:
             task = Task(
                 parse_duration(params.get("duration", "")),
@@ -256,7 +256,7 @@ class Regie:
         return {name: shown[name] for name in ("now", "best_today", "published")}
 
     def _published(self, now: int | None = None) -> Published:
-        return self.signals.current(self._consent_now() if now is None else now)
+        return self.signals.current(self._loop_now() if now is None else now)
 
     def _is_member(self, account: str | None) -> bool:
         if account is None:
@@ -297,7 +297,7 @@ class Regie:
         with self.engine.connect() as db:
             view = parse_view(params, self.context.calendar, latest_day(db, self.context.calendar))
             member = account is not None and member_of(db, account) is not None
-            served = producers_view(db, self.context, view, account, member, self._consent_now())
+            served = producers_view(db, self.context, view, account, member, self._loop_now())
         self._log(served.accesses)
         return served.data
 
@@ -307,7 +307,7 @@ class Regie:
         """The consents the account gave (as a member) and those it holds."""
         if account is None:
             raise RefusedError(401, "sign in first (POST /api/sign-in)")
-        now = self._consent_now()
+        now = self._loop_now()
         with self.engine.connect() as db:
             member = member_of(db, account)
             granted = granted_by(db, member.meter_idxs) if member else []
@@ -322,7 +322,7 @@ class Regie:
     def shared_page(self, consent_id: str, params: dict[str, str], account: str | None) -> dict[str, Any]:
         """The data a consent lets `account` (None: anyone) see, if the consent holds, here and on chain."""
         wanted = _consent_id(consent_id)
-        now = self._consent_now()
+        now = self._loop_now()
         with self.engine.connect() as db:
             consent = consent_by_id(db, wanted)
             member = account is not None and member_of(db, account) is not None
@@ -351,7 +351,7 @@ class Regie:
         meter_id = _meter_id(str(fields.get("meter_id", "")))
         if "0x" + meter_id.hex() not in {m["meter_id"] for m in member.meters}:
             raise RefusedError(403, f"meter 0x{meter_id.hex()} is not one of {member.account}'s meters")
-        return desk.draft(fields, meter_id, self.tz, self._consent_now())
+        return desk.draft(fields, meter_id, self.tz, self._loop_now())
 
     def submit_grant(self, message: dict[str, Any], signature: str) -> dict[str, Any]:
         """Record a member's signed grant on chain (anyone may send it: the registry checks the signature)."""
@@ -383,9 +383,10 @@ class Regie:
                 "anchored_entries": self.anchored,
             }
 
-    def _consent_now(self) -> int:
-        """The time consents are judged at: the wall clock, or the chain's if it is ahead (a development
-        chain moved forward), as the registry judges them; the chain's read at most every CHAIN_TIME_SECONDS."""
+    def _loop_now(self) -> int:
+        """The loop's time, that consents are judged at and the signal computed at: the wall clock, or the
+        chain's if it is ahead (a development chain moved forward), as the registry judges consents; the
+        chain's read at most every CHAIN_TIME_SECONDS."""
         wall = _epoch()
         if self._chain_time is None or time.monotonic() - self._chain_time[0] > CHAIN_TIME_SECONDS:
             try:

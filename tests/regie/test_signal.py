@@ -142,7 +142,7 @@ def test_the_signal_is_published_retained_on_the_loop_s_topic(
     try:
         _read(mosquitto, base, 3)  # once the régie has published
         found = _read(mosquitto, base, 3)  # a device that connects later reads it at once, retained
-        published = service.signals.current(service._consent_now())
+        published = service.signals.current(service._loop_now())
     finally:
         service.stop()
     assert set(found) == {base, base + "/score", base + "/level"}
