@@ -230,6 +230,11 @@ class Regie:
         """The loop's flexibility signal; the expected Wh as the publication rule allows (all, to members)."""
         return self._published().as_json(member=self._is_member(account))
 
+    def signal_now_page(self) -> dict[str, Any]:
+        """The step under way alone (a few hundred bytes: for a plug that polls)."""
+        shown = self._published().as_json(member=False)
+        return {name: shown[name] for name in ("loop", "computed_at", "zone", "now")}
+
     def agile_page(self) -> dict[str, Any]:
         """The signal as Octopus Agile's rates: an extra kWh's price in each step."""
         published = self._published()

@@ -15,7 +15,8 @@
                                session in a browser (`daisee regie login`)
     GET  /billing, /api/billing, /export/bills.csv   every member's monthly bills, for the loop's PMO only
     GET  /api/signal           the flexibility signal: {start, end, interval, profile} and each step's detail
-    GET  /api/signal/agile     the same as Octopus Agile's rates;  GET /api/plan  the best time for a task
+    GET  /api/signal/now       the step under way alone (for a plug);  GET /api/signal/agile  as Agile rates
+    GET  /api/plan             the best time for a task
     GET  /export/loop.csv|json, /export/member.csv|json   the curves in open formats
     GET  /export/context.jsonld, /export/vocabulary.jsonld, /api/status, /openapi.json, /static/…
 
@@ -110,6 +111,8 @@ class Api(Protocol):
     def access_log_page(self, account: str | None) -> dict[str, Any]: ...
 
     def signal_page(self, account: str | None) -> dict[str, Any]: ...
+
+    def signal_now_page(self) -> dict[str, Any]: ...
 
     def agile_page(self) -> dict[str, Any]: ...
 
@@ -247,6 +250,9 @@ def build_app(api: Api) -> ASGIApp:
     async def signal_json(request: Request) -> Response:
         return _json(await call(api.signal_page, await account(request)))
 
+    async def signal_now_json(request: Request) -> Response:
+        return _json(await call(api.signal_now_page))
+
     async def agile_json(request: Request) -> Response:
         return _json(await call(api.agile_page))
 
@@ -357,6 +363,7 @@ def build_app(api: Api) -> ASGIApp:
         Route("/export/bills.csv", billing_csv, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
         Route("/api/signal", signal_json, methods=["GET"]),
+        Route("/api/signal/now", signal_now_json, methods=["GET"]),
         Route("/api/signal/agile", agile_json, methods=["GET"]),
         Route("/api/plan", plan_json, methods=["GET"]),
         Route("/api/sign-in/message", sign_in_message, methods=["POST"]),

@@ -9,13 +9,13 @@
 // changes: a relay turned on or off by hand stays so until the score next crosses a threshold. When the
 // régie cannot be reached it leaves the relay as it is.
 //
-// The régie's /api/signal is about 25 kB for a loop of quarter-hours (36 hours of steps), which may be over
-// what a Shelly accepts: the script's log then shows the Shelly's error ("Resource exhausted", "Response
-// too big"). Then read the score from the MQTT broker the régie publishes to instead: connect the Shelly to that broker (Settings, MQTT) and set
-// mqtt_topic below to "daisee/<LOOP>/signal/score" (<LOOP>: "loop" in the régie's /api/signal).
+// It asks /api/signal/now, the step under way alone (a few hundred bytes: /api/signal carries 36 hours of
+// steps, some 25 kB for a loop of quarter-hours). To keep the régie on loopback, read the score from the
+// MQTT broker the régie publishes to instead: connect the Shelly to that broker (Settings, MQTT) and set
+// mqtt_topic below to "daisee/<LOOP>/signal/score" (<LOOP>: "loop" in the régie's /api/signal/now).
 
 let CONFIG = {
-  url: "http://REGIE_HOST:8547/api/signal", // the régie's signal: replace REGIE_HOST (see the README)
+  url: "http://REGIE_HOST:8547/api/signal/now", // the step under way: replace REGIE_HOST (see the README)
   mqtt_topic: null, // or "daisee/<LOOP>/signal/score" to read the score from MQTT instead of polling
   on_at: 7, // switch on at this score or more
   off_below: 5, // switch off below this score

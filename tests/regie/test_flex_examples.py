@@ -37,7 +37,7 @@ STUB = Path(__file__).with_name("shelly_stub.js")
 ON_AT, OFF_BELOW = 7, 5  # what the README promises
 SCORES = range(11)
 LOOP_PLACEHOLDER = "<LOOP>"
-REGIE_PLACEHOLDER = "http://REGIE_HOST:8547/api/signal"
+REGIE_PLACEHOLDER = "http://REGIE_HOST:8547/api/signal/now"
 
 
 def _wanted(score: int, before: bool | None) -> bool | None:
@@ -413,10 +413,10 @@ def _switched(records: list[dict[str, Any]]) -> list[bool]:
 
 
 def test_a_shelly_switches_as_the_real_signal_s_score_says(served: Regie, tmp_path: Path) -> None:
-    records = _shelly(tmp_path, url=served.url + "/api/signal")
+    records = _shelly(tmp_path, url=served.url + "/api/signal/now")
     score = json.loads(_signal_body(served))["now"]["score"]  # the same step: the signal is minutes long
     (asked,) = [r for r in records if "get" in r]
-    assert asked["get"] == served.url + "/api/signal"
+    assert asked["get"] == served.url + "/api/signal/now"
     assert asked["code"] == 200
     assert {"timer": {"period": 300_000, "repeat": True}} in records
     wanted = _wanted(score, None)
@@ -469,7 +469,7 @@ def test_a_shelly_keeps_its_relay_between_5_and_7_over_a_run_of_polls(served: Re
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api/signal"
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/signal/now"
         records = _shelly(tmp_path, url=url, SHELLY_TICKS=str(len(_Bodies.bodies) - 1))
     finally:
         server.shutdown()

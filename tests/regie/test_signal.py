@@ -226,3 +226,11 @@ def test_flex_plan_says_the_regie_s_refusal(served: Regie) -> None:
     result = CliRunner().invoke(cli, ["flex", "plan", "--duration", "2h", "--deadline", "noon", "--regie", served.url])
     assert result.exit_code != 0
     assert "the régie refused the plan: deadline 'noon'" in result.output
+
+
+def test_a_plug_reads_the_step_under_way_alone(served: Regie) -> None:
+    status, headers, small = call(served, "GET", "/api/signal/now")
+    assert status == 200
+    signal = call(served, "GET", "/api/signal")[2]
+    assert small == {k: signal[k] for k in ("loop", "computed_at", "zone", "now")}
+    assert int(headers["content-length"]) < 512
