@@ -11,7 +11,7 @@ import hashlib
 import math
 import random
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -40,6 +40,11 @@ _SEASONAL_LOAD = 0.2  # the day's load factor is 1 ± this, highest in winter
 _SOLAR_NOON_HOUR = 12.8
 _PV_EXPONENT = 1.3
 
+# A day's sky forced to one value: clearness 0.95 is a clear day, 0.4 an overcast one.
+WEATHER = {"sunny": 0.95, "cloudy": 0.4}
+
+ExtraLoad = Callable[[int, int, int], int]  # (household, start, end) -> Wh its appliances draw over [start, end)
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -60,11 +65,12 @@ class Profile:
     initial_export_wh: int
     _load_w: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
-    def meter_limits(self) -> tuple[int, int]:
+    def meter_limits(self, appliances_w: int = 0) -> tuple[int, int]:
         """(import, export) limits in W as the PMO admits the meter: the smallest standard Linky
         subscription above the highest load the household can draw (its profile's peak on a winter day,
-        at the top of the interval-to-interval noise; 3 to 36 kVA), and the installed PV peak."""
-        peak = max(self._load_w, default=0.0) * (1 + _SEASONAL_LOAD) * (1 + _LOAD_NOISE)
+        at the top of the interval-to-interval noise, plus `appliances_w` of appliances running at once;
+        3 to 36 kVA), and the installed PV peak."""
+        peak = max(self._load_w, default=0.0) * (1 + _SEASONAL_LOAD) * (1 + _LOAD_NOISE) + appliances_w
         subscription = next((kva for kva in SUBSCRIPTIONS_KVA if kva * 1000 >= peak), SUBSCRIPTIONS_KVA[-1])
         return (subscription * 1000 if self.annual_kwh else 0, math.ceil(self.pv_kwp * 1000))
 
@@ -139,10 +145,19 @@ def clearness(timestamp: int, seed: int) -> float:
     return _sky(seed, (timestamp + LOCAL_OFFSET_SECONDS) // _DAY_SECONDS)
 
 
-def interval_energy(profile: Profile, start: int, seconds: int, seed: int, household: int) -> tuple[int, int]:
+def interval_energy(
+    profile: Profile,
+    start: int,
+    seconds: int,
+    seed: int,
+    household: int,
+    sky: float | None = None,
+    extra_wh: int = 0,
+) -> tuple[int, int]:
     """(import_wh, export_wh) the meter counts over [start, start + seconds), in whole Wh (rounded down).
 
-    A prosumer's own PV serves its load first; only the difference over the interval crosses the meter.
+    A prosumer's own PV serves its load first, `extra_wh` of appliances included; only the difference over
+    the interval crosses the meter. `sky` forces the clearness of every day (else each day has its own).
     """
     if seconds <= 0:
         raise DaiseeError(f"interval of {seconds} s: give a positive length in seconds, e.g. 900")
@@ -153,7 +168,7 @@ def interval_energy(profile: Profile, start: int, seconds: int, seed: int, house
     load_wh = pv_wh = 0.0
     for i in range(samples):
         local = start + LOCAL_OFFSET_SECONDS + (i + 0.5) * step
-        day = _day(seed, int(local // _DAY_SECONDS))
+        day = _day(seed, int(local // _DAY_SECONDS), sky)
         hour = local % _DAY_SECONDS / 3600
         if table:
             knot = hour * _KNOTS_PER_HOUR
@@ -161,14 +176,21 @@ def interval_energy(profile: Profile, start: int, seconds: int, seed: int, house
             load_wh += (table[k] + (table[k + 1] - table[k]) * (knot - k)) * day.load_factor
         if profile.pv_kwp:
             pv_wh += _pv_w(profile, hour, day) * (1 - day.pv_variability * cloud_noise)
-    net_wh = (load_wh * (1 + _LOAD_NOISE * (2 * load_noise - 1)) - pv_wh) * step / 3600
+    net_wh = (load_wh * (1 + _LOAD_NOISE * (2 * load_noise - 1)) - pv_wh) * step / 3600 + extra_wh
     return (int(net_wh), 0) if net_wh > 0 else (0, int(-net_wh))  # int() rounds toward zero: down here
 
 
 def simulate(
-    kinds: Sequence[MeterKind], genesis: int, interval_seconds: int, intervals: int, seed: int
+    kinds: Sequence[MeterKind],
+    genesis: int,
+    interval_seconds: int,
+    intervals: int,
+    seed: int,
+    sky: float | None = None,
+    extra: ExtraLoad | None = None,
 ) -> list[MeterTrace]:
-    """Each meter's indices at the `intervals + 1` boundaries from `genesis`, one trace per kind."""
+    """Each meter's indices at the `intervals + 1` boundaries from `genesis`, one trace per kind; `sky` forces
+    every day's clearness, `extra` adds each household's appliances."""
     if interval_seconds <= 0:
         raise DaiseeError(f"interval of {interval_seconds} s: give a positive length in seconds, e.g. 900")
     if intervals < 0:
@@ -178,9 +200,9 @@ def simulate(
         imported, exported = profile.initial_import_wh, profile.initial_export_wh
         imports, exports = [imported], [exported]
         for k in range(intervals):
-            import_wh, export_wh = interval_energy(
-                profile, genesis + k * interval_seconds, interval_seconds, seed, household
-            )
+            start = genesis + k * interval_seconds
+            extra_wh = extra(household, start, start + interval_seconds) if extra else 0
+            import_wh, export_wh = interval_energy(profile, start, interval_seconds, seed, household, sky, extra_wh)
             imported += import_wh
             exported += export_wh
             imports.append(imported)
@@ -206,11 +228,11 @@ def _pv_w(profile: Profile, hour: float, day: _Day) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _day(seed: int, local_day: int) -> _Day:
-    """Sun and sky of a local day (days since 1970-01-01) at ~45°N."""
+def _day(seed: int, local_day: int, forced_sky: float | None = None) -> _Day:
+    """Sun and sky of a local day (days since 1970-01-01) at ~45°N; `forced_sky` instead of the seed's."""
     summer = _summer(local_day)
     daylight = 12 + 3.5 * summer  # 8.5 h to 15.5 h
-    sky = _sky(seed, local_day)
+    sky = _sky(seed, local_day) if forced_sky is None else forced_sky
     return _Day(
         sunrise=_SOLAR_NOON_HOUR - daylight / 2,
         daylight=daylight,
