@@ -15,9 +15,10 @@ What a household owns, and its appliances' draws (each runs at its cycle's mean 
 - electric water heater, 45 % (France's share of homes): 1.8, 2.2 or 3 kW (150, 200 or 300 l), 2-3 h a
   day, started at 23:00 by the off-peak (heures creuses) contact; may heat any time of the day, pausing
   as it likes (a thermostat), hot by 07:00;
-- electric car, 20 %: a 3.7 or 7.4 kW charger, 5-12 kWh on 70 % of days (commuting), plugged in on
-  arrival (18:00-19:00) and charged by 07:00. It is away in daylight: the signal can only ever tell it to
-  charge at night, as it would anyway.
+- electric car, 20 %: a 3.7 or 7.4 kW charger, 5-12 kWh on 70 % of days, plugged in on arrival
+  (18:00-19:00) and charged by 07:00. On working days it is away in daylight (commuting): the signal can
+  only ever tell it to charge at night, as it would anyway; at the weekend it is home from the morning,
+  and a household that follows the signal may charge it in the day.
 
 Producers have none: their meter only injects.
 """
@@ -114,7 +115,8 @@ class Appliances:
         if self.car_charger_w and rng.random() < 0.7:
             arrival = _at(day_start, rng.uniform(18, 19))
             seconds = _minutes(rng.uniform(5000, 12000) * _HOUR / self.car_charger_w)
-            found.append(Use("electric car", self.car_charger_w, seconds, arrival, arrival, done_by, True))
+            home = day_start if weekend(day_start) else arrival
+            found.append(Use("electric car", self.car_charger_w, seconds, arrival, home, done_by, True))
         return found
 
 
@@ -141,15 +143,25 @@ def day_start(timestamp: int) -> int:
 
 
 def follow_signal(uses: Sequence[Use], steps: Sequence[Expected]) -> list[Running]:
-    """Each use planned on the loop's signal in turn, within its window, each seeing the load of those before."""
+    """Each use planned on the loop's signal in turn, within its window, each seeing the load of those before;
+    a use the signal promises no sun to spare keeps to its usual start."""
     bookings = Bookings(steps)
-    return [Running(use, bookings.book(use.task(), use.earliest).runs) for use in uses]
+    planned = []
+    for use in uses:
+        chosen = bookings.book(use.task(), use.earliest)
+        planned.append(Running(use, chosen.runs) if chosen.local_wh > 0 else rigid(use))
+    return planned
 
 
 def _cycle(appliance: str, power_w: int, start: int, day_start: int) -> Use:
     """A cycle started at `start`, which may run earlier from `day_start`, done by the time it would be."""
     seconds = _CYCLE_HOURS * _HOUR
     return Use(appliance, power_w, seconds, start, day_start, start + seconds)
+
+
+def weekend(day_start: int) -> bool:
+    """Whether the appliance day from `day_start` is a Saturday or a Sunday (1970-01-01 was a Thursday)."""
+    return ((day_start + LOCAL_OFFSET_SECONDS) // _DAY + 3) % 7 >= 5
 
 
 def _minutes(seconds: float) -> int:

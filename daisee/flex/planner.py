@@ -1,15 +1,20 @@
-"""When to run a shiftable task (a washing machine, a dishwasher, a water heater, an EV charge) so that the
-loop supplies as much of it as the signal expects.
+"""When to run a shiftable task (a washing machine, a dishwasher, a water heater, an EV charge) so that it
+uses the loop's sun to spare.
 
-Under the pro-rata key, a load of L Wh in a step where the loop expects production P and consumption C is
-supplied locally for L · min(1, P / (C + L)): a plan maximises that over the task's run, the earliest of
-equals first. A task that can pause (`interruptible`) runs in the steps that promise the most; one that
-cannot, in the best window of its length. `Bookings` plans several tasks in turn, each seeing the load of
-those planned before it, as households sharing one signal would otherwise all pick the same hour.
+A plan takes only what the loop would otherwise export: a load of L Wh in a step where the loop expects
+production P and consumption C uses min(L, P - C) of its surplus (none when P <= C). Under the pro-rata key
+a load in a step without surplus would still be allocated a share, but that share is taken from the
+neighbours: a plan never counts it. Of plans that use as much, the one that leaves the most surplus in its
+tightest step (a forecast's error then falls on spare sun rather than on a neighbour's share), then the
+earliest; when no plan uses any, the task keeps to its latest start (as it would run without the signal).
+A task that can pause (`interruptible`) runs in the steps that promise the most; one that cannot, in the
+best window of its length. `Bookings` plans several tasks in turn, each seeing the load of those planned
+before it, as households sharing one signal would otherwise all pick the same hour.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
@@ -42,7 +47,7 @@ class Plan:
 
     runs: tuple[tuple[int, int], ...]
     energy_wh: int
-    local_wh: int  # of it, what the loop is expected to supply
+    local_wh: int  # of it, what the loop's sun to spare is expected to supply
 
     @property
     def start(self) -> int:
@@ -77,40 +82,54 @@ def plan(steps: Sequence[Expected], task: Task, now: int) -> Plan:
 
 
 def _local_wh(step: Expected, power_w: int, seconds: int) -> float:
-    """What the loop would supply of `power_w` run `seconds` within `step`."""
+    """The surplus of `step` a load of `power_w` over `seconds` of it uses (the surplus spread evenly)."""
     load = power_w * seconds / _HOUR
-    if load <= 0 or step.production_wh <= 0:
-        return 0.0
-    share = step.production_wh / (step.consumption_wh + load)
-    return load * min(1.0, share)
+    spare = max(0, step.surplus_wh) * seconds / (step.end - step.start)
+    return min(load, spare)
 
 
 def _overlap(step: Expected, start: int, end: int) -> int:
     return max(0, min(step.end, end) - max(step.start, start))
 
 
+def _spare_wh(step: Expected, power_w: int, seconds: int) -> float:
+    """The surplus `step` would have left with the load: what a forecast may overstate before the load
+    takes a neighbour's share."""
+    return step.surplus_wh - power_w * seconds / _HOUR
+
+
 def _window(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
     latest = task.deadline - task.duration_seconds
-    starts = [now, *(s.start for s in ahead if now < s.start <= latest)]
-    best_start, best_local = now, -1.0
+    starts = [now, *(s.start for s in ahead if now < s.start <= latest), latest]
+    best_start, best = latest, (0.0, -math.inf)
     for start in starts:
         end = start + task.duration_seconds
-        local = sum(_local_wh(s, task.power_w, _overlap(s, start, end)) for s in ahead if s.start < end)
-        if local > best_local + 1e-9:
-            best_start, best_local = start, local
-    return Plan(((best_start, best_start + task.duration_seconds),), _energy(task), round(best_local))
+        within = [(s, _overlap(s, start, end)) for s in ahead if s.start < end]
+        local = sum(_local_wh(s, task.power_w, seconds) for s, seconds in within)
+        spare = min((_spare_wh(s, task.power_w, seconds) for s, seconds in within if seconds), default=-math.inf)
+        if local > best[0] + 1e-9 or (local > 1e-9 and local > best[0] - 1e-9 and spare > best[1]):
+            best_start, best = start, (local, spare)
+    return Plan(((best_start, best_start + task.duration_seconds),), _energy(task), round(best[0]))
 
 
 def _paused(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
     usable = [(s, max(s.start, now), min(s.end, task.deadline)) for s in ahead]
-    ranked = sorted(usable, key=lambda u: (-_local_wh(u[0], task.power_w, u[2] - u[1]) / (u[2] - u[1]), u[1]))
+
+    def rank(u: tuple[Expected, int, int]) -> tuple[float, ...]:
+        step, start, end = u
+        rate = _local_wh(step, task.power_w, end - start) / (end - start)
+        if rate <= 0:
+            return (1, 0, 0, -start)  # no sun to spare: as late as it may, as it would run anyway
+        return (0, -round(rate, 9), -_spare_wh(step, task.power_w, end - start), start)
+
     left, chosen, local = task.duration_seconds, [], 0.0
-    for step, start, end in ranked:
+    for step, start, end in sorted(usable, key=rank):
         if left <= 0:
             break
         seconds = min(left, end - start)
-        chosen.append((start, start + seconds))
-        local += _local_wh(step, task.power_w, seconds)
+        used = _local_wh(step, task.power_w, seconds)
+        chosen.append((start, start + seconds) if used > 0 else (end - seconds, end))
+        local += used
         left -= seconds
     if left > 0:  # the deadline lies beyond the signal: the rest runs after it, with no sun expected
         tail = max([now, *(s.end for s in ahead)])

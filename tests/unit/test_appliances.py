@@ -17,6 +17,7 @@ from daisee.appliances import (
     follow_signal,
     household_appliances,
     rigid,
+    weekend,
 )
 from daisee.domain import MeterKind
 from daisee.flex.forecast import Expected
@@ -85,7 +86,8 @@ def test_each_use_has_a_realistic_draw_and_its_usual_start_within_its_window() -
         else:
             assert use.appliance == "electric car"
             assert 18 <= start <= 19
-            assert (use.earliest, use.deadline, use.interruptible) == (use.rigid_start, day + DAY, True)
+            home = day if weekend(day) else use.rigid_start  # at the weekend the car is home all day
+            assert (use.earliest, use.deadline, use.interruptible) == (home, day + DAY, True)
             assert use.power_w in (3700, 7400)
             assert 4900 <= use.energy_wh <= 12_100
 

@@ -107,13 +107,12 @@ def test_best_times_today_are_the_windows_as_good_as_the_day_s_best_and_none_wit
 
 
 def _reference_local_wh(steps: list[Expected], power_w: int, start: int, end: int) -> float:
-    """What the loop supplies of a load run over [start, end), step by step: L · min(1, P / (C + L))."""
+    """The loop's surplus a load run over [start, end) uses, step by step: min(L, P - C) spread evenly."""
     total = 0.0
     for step in steps:
         seconds = max(0, min(step.end, end) - max(step.start, start))
         load = power_w * seconds / 3600
-        if seconds and step.production_wh > 0:
-            total += load * min(1.0, step.production_wh / (step.consumption_wh + load))
+        total += min(load, max(0, step.production_wh - step.consumption_wh) * seconds / STEP)
     return total
 
 
@@ -140,7 +139,7 @@ def test_a_plan_supplies_at_least_as_much_locally_as_any_other_start(
     assert chosen.end <= deadline
     assert chosen.end - chosen.start == duration
     assert chosen.local_wh == round(_reference_local_wh(steps, power_w, chosen.start, chosen.end))
-    starts = [now, *(s.start for s in steps if now < s.start <= deadline - duration)]
+    starts = [now, *(s.start for s in steps if now < s.start <= deadline - duration), deadline - duration]
     best = max(_reference_local_wh(steps, power_w, s, s + duration) for s in starts)
     assert chosen.local_wh == round(best)
 
@@ -171,10 +170,19 @@ def test_a_washing_machine_waits_for_the_sun_and_the_next_one_for_the_sun_left()
     assert first.local_wh == 4000  # 500 Wh a step, of 700 to spare
     bookings = Bookings(steps)
     assert bookings.book(washing, now) == first
-    second = bookings.book(washing, now)  # 9:00 would now cover 1,000 / 1,300 of it: 11:00 covers it all
+    second = bookings.book(washing, now)  # 9:00 has 200 Wh a step left: 11:00 has 600, all it needs
     assert (second.start, second.local_wh) == (MIDNIGHT + 11 * 3600, 4000)
     third = bookings.book(washing, now)
-    assert third.local_wh == round(8 * 500 * 1000 / 1300)
+    assert (third.start, third.local_wh) == (MIDNIGHT + 9 * 3600, 8 * 200)
+
+
+def test_a_task_the_sun_cannot_help_keeps_to_its_latest_start_and_takes_no_neighbour_s_share() -> None:
+    steps = _steps([(300, 0)] * 36 + [(600, 400)] * 16 + [(300, 0)] * 44)  # some sun, none to spare
+    deadline = MIDNIGHT + 21 * 3600
+    chosen = plan(steps, Task(7200, 2000, deadline), MIDNIGHT + 7 * 3600)
+    assert (chosen.start, chosen.end, chosen.local_wh) == (deadline - 7200, deadline, 0)
+    paused = plan(steps, Task(3 * 3600, 2000, deadline, interruptible=True), MIDNIGHT + 7 * 3600)
+    assert (paused.runs, paused.local_wh) == (((deadline - 3 * 3600, deadline),), 0)
 
 
 @pytest.mark.parametrize(
@@ -199,3 +207,11 @@ def test_local_share_is_the_covered_part_of_one_more_wh() -> None:
     assert local_share(Expected(0, STEP, 400, 100)) == 0.25
     assert local_share(Expected(0, STEP, 400, 800)) == 1.0
     assert local_share(Expected(0, STEP, 0, 0)) == 0.0
+
+
+def test_of_plans_the_loop_covers_alike_the_one_with_the_most_sun_to_spare_is_taken() -> None:
+    pairs = [(300, 0)] * 36 + [(300, 900)] * 4 + [(300, 2000)] * 4 + [(300, 0)] * 52
+    steps = _steps(pairs)
+    chosen = plan(steps, Task(3600, 2000, MIDNIGHT + 22 * 3600), MIDNIGHT + 7 * 3600)
+    assert chosen.local_wh == 2000  # 9:00 would cover it all too, with 100 Wh left a step: 10:00 leaves 1,200
+    assert chosen.start == MIDNIGHT + 10 * 3600
