@@ -65,7 +65,7 @@ def plan_command(
     runs = ", ".join(f"{r['start'][11:16]} to {r['end'][11:16]}" for r in chosen["runs"])
     click.echo(
         f"start at {chosen['start'][:16].replace('T', ' ')} (runs {runs}): {chosen['local_wh'] / 1000:.2f} of "
-        f"{chosen['energy_wh'] / 1000:.2f} kWh expected from the loop ({chosen['local_share']:.0%})"
+        f"{chosen['energy_wh'] / 1000:.2f} kWh from the loop's sun to spare ({chosen['local_share']:.0%})"
     )
 
 

@@ -199,7 +199,7 @@ def test_flex_plan_asks_the_regie_and_plans_on_a_saved_signal_alike(served: Regi
     assert json.loads(on_file.output) == json.loads(asked.output)
     told = runner.invoke(cli, ["flex", "plan", "--duration", "2h", "--deadline", deadline, "--regie", served.url])
     assert told.output.startswith("start at ")
-    assert "kWh expected from the loop" in told.output
+    assert "kWh from the loop's sun to spare" in told.output
 
 
 @pytest.mark.parametrize(
