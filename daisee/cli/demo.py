@@ -39,6 +39,7 @@ from daisee.flex.signal import local_time
 from daisee.loop import Loop, MemberResult
 from daisee.regie.service import DEFAULT_PORT, Regie, RegieSettings
 from daisee.report import build_report
+from daisee.report.flexible import moved, render_flexible_html
 from daisee.report.html import render_html
 from daisee.simulation import WEATHER
 
@@ -135,13 +136,13 @@ def demo(
     self-sufficiency and bills of each are printed (and written with --json)."""
     sky = WEATHER[weather] if weather else None
     if flexible_share is not None or compare or day:
-        _check_flexible(flexible_share, compare, bool(report_out) or regie)
+        _check_flexible(flexible_share, compare, regie)
     chain = open_chain(chain_args["chain_target"], chain_args["chain_id"])
     sender = open_sender(chain, chain_args["account"], chain_args["password_file"])
     crowd = simulated_households(households, seed)
     if flexible_share is not None:
         played = (sender, crowd, AllocationKey.parse(key), seed, interval_seconds, token)
-        _flexible_demo(*played, flexible_share, compare, weather, day, json_out)
+        _flexible_demo(*played, flexible_share, compare, weather, day, json_out, report_out)
         return
     console.print(
         f"[bold]daisee demo[/] on {chain.label}: {households} households, {intervals} intervals "
@@ -174,7 +175,7 @@ def demo(
         _serve_regie(loop, run, seed, regie_port)
 
 
-def _check_flexible(share: float | None, compare: bool, one_loop_views: bool) -> None:
+def _check_flexible(share: float | None, compare: bool, regie: bool) -> None:
     """One-line refusals of the options a flexible demo does not combine with."""
     if share is None:
         option = "--compare-flexible" if compare else "--date"
@@ -183,8 +184,8 @@ def _check_flexible(share: float | None, compare: bool, one_loop_views: bool) ->
         raise DaiseeError(
             f"--flexible plays whole days ({HISTORY_DAYS} history day, then the day reported): leave out --intervals"
         )
-    if one_loop_views:
-        raise DaiseeError("--report and --regie show a plain demo's loop: leave them out with --flexible")
+    if regie:
+        raise DaiseeError("--regie serves a plain demo's loop: leave it out with --flexible")
 
 
 def _flexible_demo(
@@ -199,6 +200,7 @@ def _flexible_demo(
     weather: str | None,
     day: datetime | None,
     json_out: Path | None,
+    report_out: Path | None,
 ) -> None:
     """Play the flexible demo (twice when compared), then print and write the day it reports."""
     flexible = flexible_households(crowd, share, seed)
@@ -229,6 +231,9 @@ def _flexible_demo(
     if json_out:
         json_out.write_text(json.dumps(summary, indent=1) + "\n")
         console.print(f"wrote {json_out}")
+    if report_out:
+        report_out.write_text(render_flexible_html(summary, GRID_PRICE_PER_WH / 1000))
+        console.print(f"wrote {report_out}")
 
 
 def _history_start(day: date) -> int:
@@ -407,14 +412,8 @@ def _print_flexible(summary: dict[str, Any]) -> None:
         signal = "follows" if member["follows_signal"] else ""
         table.add_row(name, member["kind"], signal, *(f"{b:.2f}" for b in bills), *change)
     console.print(table)
-    for name, uses in last["uses"].items():
-        for use in uses:
-            if use["runs"][0][0] != use["usual_start"]:
-                times = ", ".join(f"{_clock(a)}-{_clock(b)}" for a, b in use["runs"])
-                kwh, usual = use["energy_wh"] / 1000, _clock(use["usual_start"])
-                console.print(
-                    f"  {name}'s {use['appliance']} ({kwh:.1f} kWh): usually from {usual}, on the signal {times}"
-                )
+    for line in moved(last["uses"]):
+        console.print(f"  {line}")
     meanings = {
         "self_consumption": "of local production used in the loop",
         "self_sufficiency": "of consumption from the loop",
@@ -424,7 +423,3 @@ def _print_flexible(summary: dict[str, Any]) -> None:
         said = " → ".join(f"{label} {value:.1%}" for label, value in zip(runs, values, strict=True))
         ratio = f" ({values[1] / values[0]:.2f} times)" if len(values) == 2 and values[0] else ""
         console.print(f"{rate.replace('_', '-')}: {said}{ratio} {meaning}")
-
-
-def _clock(iso: str) -> str:
-    return iso[11:16]

@@ -17,7 +17,7 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 60, 12, 12, 34
 _BAR_HEIGHT, _BAR_GAP, _LABEL_WIDTH = 14, 12, 140
 SERIES = ("production", "consumption", "self-consumed")
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 .meta { color: #555; } .rates strong { font-size: 1.2rem; } .warning { color: #8a4b00; font-weight: bold; }
@@ -44,7 +44,7 @@ def render_html(report: LoopReport) -> str:
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         _header(report),
         "<h2>Production and consumption per interval (kWh)</h2>",
@@ -62,8 +62,12 @@ def render_html(report: LoopReport) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _e(value: object) -> str:
+def escaped(value: object) -> str:
+    """`value` as HTML text or an attribute's value."""
     return escape(str(value), quote=True)
+
+
+_e = escaped  # the page's many texts
 
 
 def _header(report: LoopReport) -> str:

@@ -25,13 +25,25 @@ SUNNY_GAIN = 1.3
 
 @pytest.fixture(scope="module", params=["sunny", "cloudy"])
 def compared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("flexible") / f"{request.param}.json"
+    folder = tmp_path_factory.mktemp("flexible")
+    out, page = folder / f"{request.param}.json", folder / f"{request.param}.html"
     args = ["demo", "--compare-flexible", "--flexible", "0.5", "--weather", request.param, "--date", DAY]
     args += ["--households", str(HOUSEHOLDS), "--seed", "3", "--interval-seconds", "1800", "--json", str(out)]
-    outcome = CliRunner().invoke(cli, args, catch_exceptions=False)
+    outcome = CliRunner().invoke(cli, [*args, "--report", str(page)], catch_exceptions=False)
     assert outcome.exit_code == 0, outcome.stderr
     assert "self-consumption: rigid" in outcome.stdout
-    return dict(json.loads(out.read_text()))
+    return dict(json.loads(out.read_text())) | {"page": page.read_text()}
+
+
+def test_the_report_page_shows_both_runs_rates_and_every_bill(compared: dict[str, Any]) -> None:
+    page = compared["page"]
+    for label in ("rigid", "flexible"):
+        for rate in ("self_consumption", "self_sufficiency"):
+            assert f'<td class="n" data-rate="{rate}">{compared[label][rate]:.1%}</td>' in page
+    for name, bill in compared["flexible"]["bills"].items():
+        assert f'<tr data-member="{name}">' in page
+        assert f"{bill:.2f}" in page
+    assert "<script" not in page
 
 
 def test_both_runs_report_the_day_from_the_chain(compared: dict[str, Any]) -> None:
@@ -133,7 +145,7 @@ def test_the_followers_are_a_seeded_share_of_the_households_that_consume() -> No
         (("--flexible", "1.5"), "--flexible 1.5: give a share from 0 to 1, e.g. 0.5"),
         (("--compare-flexible",), "--compare-flexible goes with --flexible SHARE: give the share too"),
         (("--flexible", "0.5", "--intervals", "4"), "leave out --intervals"),
-        (("--flexible", "0.5", "--report", "r.html"), "leave them out with --flexible"),
+        (("--flexible", "0.5", "--regie"), "--regie serves a plain demo's loop: leave it out with --flexible"),
         (("--flexible", "0.5", "--interval-seconds", "1000"), "does not divide a day: give one that does"),
     ],
 )
