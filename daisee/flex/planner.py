@@ -1,15 +1,17 @@
 """When to run a shiftable task (a washing machine, a dishwasher, a water heater, an EV charge) so that it
 uses the loop's sun to spare.
 
-A plan takes only what the loop would otherwise export: a load of L Wh in a step where the loop expects
+A plan counts only what the loop would otherwise export: a load of L Wh in a step where the loop expects
 production P and consumption C uses min(L, P - C) of its surplus (none when P <= C). Under the pro-rata key
-a load in a step without surplus would still be allocated a share, but that share is taken from the
-neighbours: a plan never counts it. Of plans that use as much, the one that leaves the most surplus in its
-tightest step (a forecast's error then falls on spare sun rather than on a neighbour's share), then the
-earliest; when no plan uses any, the task keeps to its latest start (as it would run without the signal).
-A task that can pause (`interruptible`) runs in the steps that promise the most; one that cannot, in the
-best window of its length. `Bookings` plans several tasks in turn, each seeing the load of those planned
-before it, as households sharing one signal would otherwise all pick the same hour.
+the load is allocated L * P / (C + L) when that is less than L, and what it gets beyond the surplus is taken
+from the neighbours: a plan weighs it against what it uses and never gains by it. A task that cannot pause
+runs in the window of its length that uses the most surplus net of what it takes; of equals, the one that
+leaves the most surplus in its tightest step (a forecast's error then falls on spare sun rather than on a
+neighbour's share), then the earliest; when none gains, it keeps to its latest start, as it would run
+without the signal. A task that can pause (`interruptible`) runs in the steps with the most sun to spare,
+each only as long as its spare lasts, and the rest as late as it may. `Bookings` plans several tasks in
+turn, each seeing the load of those planned before it, as households sharing one signal would otherwise all
+pick the same hour.
 """
 
 from __future__ import annotations
@@ -81,10 +83,11 @@ def plan(steps: Sequence[Expected], task: Task, now: int) -> Plan:
     return _window(ahead, task, now)
 
 
-def _local_wh(step: Expected, power_w: int, seconds: int) -> float:
-    """The surplus of `step` a load of `power_w` over `seconds` of it uses (the surplus spread evenly)."""
+def _local_wh(step: Expected, power_w: int, seconds: int, within: int | None = None) -> float:
+    """The surplus of `step` a load of `power_w` for `seconds` uses, of the surplus its `within` seconds
+    hold (by default the load's own: the surplus spread evenly over the step)."""
     load = power_w * seconds / _HOUR
-    spare = max(0, step.surplus_wh) * seconds / (step.end - step.start)
+    spare = max(0, step.surplus_wh) * (seconds if within is None else within) / (step.end - step.start)
     return min(load, spare)
 
 
@@ -101,40 +104,74 @@ def _spare_wh(step: Expected, power_w: int, seconds: int) -> float:
 def _window(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
     latest = task.deadline - task.duration_seconds
     starts = [now, *(s.start for s in ahead if now < s.start <= latest), latest]
-    best_start, best = latest, (0.0, -math.inf)
-    for start in starts:
+
+    def scored(start: int) -> tuple[float, float, float]:
+        """The surplus a run from `start` uses, that net of the neighbours' loss, and its tightest spare."""
         end = start + task.duration_seconds
         within = [(s, _overlap(s, start, end)) for s in ahead if s.start < end]
         local = sum(_local_wh(s, task.power_w, seconds) for s, seconds in within)
+        net = local - sum(_taken_wh(s, task.power_w, seconds) for s, seconds in within)
         spare = min((_spare_wh(s, task.power_w, seconds) for s, seconds in within if seconds), default=-math.inf)
-        if local > best[0] + 1e-9 or (local > 1e-9 and local > best[0] - 1e-9 and spare > best[1]):
-            best_start, best = start, (local, spare)
-    return Plan(((best_start, best_start + task.duration_seconds),), _energy(task), round(best[0]))
+        return local, net, spare
+
+    scores = {start: scored(start) for start in starts}
+    top = max(net for _, net, _ in scores.values())
+    if top <= 1e-9:  # nothing gained: as it would run without the signal
+        best_start = latest
+    else:  # of equals, the most sun left in the tightest step, then the earliest
+        equals = [start for start, (_, net, _) in scores.items() if net >= top - 1e-9]
+        best_start = min(equals, key=lambda start: (-scores[start][2], start))
+    return Plan(((best_start, best_start + task.duration_seconds),), _energy(task), round(scores[best_start][0]))
+
+
+def _taken_wh(step: Expected, power_w: int, seconds: int) -> float:
+    """What a load of `power_w` over `seconds` of `step` would be allocated, under the pro-rata key, beyond
+    the surplus it uses: a share the neighbours lose."""
+    load = power_w * seconds / _HOUR
+    if not load or step.production_wh <= 0:
+        return 0.0
+    with_load = step.consumption_wh + load
+    allocated = load if with_load <= step.production_wh else load * step.production_wh / with_load
+    return max(0.0, allocated - _local_wh(step, power_w, seconds))
 
 
 def _paused(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
+    """In the steps with the most sun to spare, each for as long as its spare lasts (a thermostat or a
+    charger pauses within a step); the rest as late as it may, as it would run without the signal."""
     usable = [(s, max(s.start, now), min(s.end, task.deadline)) for s in ahead]
-
-    def rank(u: tuple[Expected, int, int]) -> tuple[float, ...]:
-        step, start, end = u
-        rate = _local_wh(step, task.power_w, end - start) / (end - start)
-        if rate <= 0:
-            return (1, 0, 0, -start)  # no sun to spare: as late as it may, as it would run anyway
-        return (0, -round(rate, 9), -_spare_wh(step, task.power_w, end - start), start)
-
-    left, chosen, local = task.duration_seconds, [], 0.0
-    for step, start, end in sorted(usable, key=rank):
+    usable = [(s, start, end) for s, start, end in usable if start < end]
+    left, chosen = task.duration_seconds, []
+    ran: dict[int, int] = {}  # seconds run in each step, by its start
+    for step, start, end in sorted(usable, key=lambda u: (-_spare_rate(u[0]), u[1])):
         if left <= 0:
             break
-        seconds = min(left, end - start)
-        used = _local_wh(step, task.power_w, seconds)
-        chosen.append((start, start + seconds) if used > 0 else (end - seconds, end))
-        local += used
+        seconds = min(left, _seconds_of_spare(step, task.power_w, end - start))
+        if seconds <= 0:
+            continue
+        chosen.append((start, start + seconds))
+        ran[step.start] = seconds
         left -= seconds
+    for step, start, end in sorted(usable, key=lambda u: -u[1]):
+        seconds = min(left, end - start - ran.get(step.start, 0))
+        if seconds > 0:
+            chosen.append((end - seconds, end))
+            ran[step.start] = ran.get(step.start, 0) + seconds
+            left -= seconds
     if left > 0:  # the deadline lies beyond the signal: the rest runs after it, with no sun expected
         tail = max([now, *(s.end for s in ahead)])
         chosen.append((tail, tail + left))
+    local = sum(_local_wh(step, task.power_w, ran.get(step.start, 0), end - start) for step, start, end in usable)
     return Plan(_merged(sorted(chosen)), _energy(task), round(local))
+
+
+def _spare_rate(step: Expected) -> float:
+    return max(0, step.surplus_wh) / (step.end - step.start)
+
+
+def _seconds_of_spare(step: Expected, power_w: int, seconds: int) -> int:
+    """How long, in whole minutes of `seconds` of `step`, a load of `power_w` can run on its surplus alone."""
+    spare_wh = max(0, step.surplus_wh) * seconds / (step.end - step.start)
+    return min(seconds, int(spare_wh * _HOUR / power_w) // 60 * 60)
 
 
 def _merged(runs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -108,12 +108,22 @@ def test_best_times_today_are_the_windows_as_good_as_the_day_s_best_and_none_wit
 
 def _reference_local_wh(steps: list[Expected], power_w: int, start: int, end: int) -> float:
     """The loop's surplus a load run over [start, end) uses, step by step: min(L, P - C) spread evenly."""
-    total = 0.0
-    for step in steps:
-        seconds = max(0, min(step.end, end) - max(step.start, start))
-        load = power_w * seconds / 3600
-        total += min(load, max(0, step.production_wh - step.consumption_wh) * seconds / STEP)
-    return total
+    return sum(_used_and_allocated(step, power_w, start, end)[0] for step in steps)
+
+
+def _reference_taken_wh(steps: list[Expected], power_w: int, start: int, end: int) -> float:
+    """What the pro-rata key would allocate a load run over [start, end) beyond the surplus it uses: the
+    neighbours' loss."""
+    shares = (_used_and_allocated(step, power_w, start, end) for step in steps)
+    return sum(max(0.0, allocated - used) for used, allocated in shares)
+
+
+def _used_and_allocated(step: Expected, power_w: int, start: int, end: int) -> tuple[float, float]:
+    seconds = max(0, min(step.end, end) - max(step.start, start))
+    load = power_w * seconds / 3600
+    used = min(load, max(0, step.production_wh - step.consumption_wh) * seconds / STEP)
+    allocated = load * min(1.0, step.production_wh / (step.consumption_wh + load)) if load else 0.0
+    return used, allocated
 
 
 @settings(max_examples=60, deadline=None)
@@ -123,7 +133,7 @@ def _reference_local_wh(steps: list[Expected], power_w: int, start: int, end: in
     st.integers(100, 7000),
     st.integers(0, STEP - 1),
 )
-def test_a_plan_supplies_at_least_as_much_locally_as_any_other_start(
+def test_a_window_gains_the_loop_most_sun_net_of_what_its_neighbours_lose(
     pairs: list[tuple[int, int]], duration_steps: int, power_w: int, late: int
 ) -> None:
     steps = _steps(pairs)
@@ -139,25 +149,42 @@ def test_a_plan_supplies_at_least_as_much_locally_as_any_other_start(
     assert chosen.end <= deadline
     assert chosen.end - chosen.start == duration
     assert chosen.local_wh == round(_reference_local_wh(steps, power_w, chosen.start, chosen.end))
+
+    def net(start: int) -> float:
+        end = start + duration
+        return _reference_local_wh(steps, power_w, start, end) - _reference_taken_wh(steps, power_w, start, end)
+
     starts = [now, *(s.start for s in steps if now < s.start <= deadline - duration), deadline - duration]
-    best = max(_reference_local_wh(steps, power_w, s, s + duration) for s in starts)
-    assert chosen.local_wh == round(best)
+    best = max(net(s) for s in starts)
+    if best > 1e-6:
+        assert net(chosen.start) == pytest.approx(best, abs=1e-6)
+    else:
+        assert chosen.start == deadline - duration
+
+
+def _reference_minutes_of_spare(step: Expected, power_w: int) -> int:
+    spare_wh = max(0, step.production_wh - step.consumption_wh)
+    return min(STEP, int(spare_wh * 3600 / power_w) // 60 * 60)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 3000)), min_size=4, max_size=40), st.integers(1, 4))
-def test_a_task_that_may_pause_runs_in_the_best_steps_and_never_less_than_in_one_window(
+def test_a_task_that_may_pause_runs_on_every_step_s_spare_and_no_more_than_its_duration(
     pairs: list[tuple[int, int]], duration_steps: int
 ) -> None:
     steps = _steps(pairs)
     task = Task(duration_steps * STEP, 2000, steps[-1].end, interruptible=True)
     paused = plan(steps, task, MIDNIGHT)
     assert sum(b - a for a, b in paused.runs) == task.duration_seconds
-    assert all(a < b <= c for (a, b), (c, _) in zip(paused.runs, paused.runs[1:], strict=False))
-    local = sum(_reference_local_wh(steps, task.power_w, a, b) for a, b in paused.runs)
-    assert paused.local_wh == round(local)
+    assert all(a < b < c for (a, b), (c, _) in zip(paused.runs, paused.runs[1:], strict=False))
+    ran = [sum(max(0, min(s.end, b) - max(s.start, a)) for a, b in paused.runs) for s in steps]
+    spare = [max(0, s.production_wh - s.consumption_wh) for s in steps]
+    local = sum(min(task.power_w * r / 3600, wh) for r, wh in zip(ran, spare, strict=True))
+    assert paused.local_wh == round(local)  # a step's surplus goes to what runs in it, whenever in the step
+    on_spare = min(task.duration_seconds, sum(_reference_minutes_of_spare(s, task.power_w) for s in steps))
+    assert paused.local_wh >= round(task.power_w * on_spare / 3600)
     one_window = plan(steps, Task(task.duration_seconds, task.power_w, task.deadline), MIDNIGHT)
-    assert paused.local_wh >= one_window.local_wh
+    assert paused.local_wh >= one_window.local_wh - task.power_w / 60 * len(steps)  # a minute a step at most
 
 
 def test_a_washing_machine_waits_for_the_sun_and_the_next_one_for_the_sun_left() -> None:
