@@ -17,8 +17,8 @@ from rich.table import Table
 from daisee.appliances import DAY_START_HOUR
 from daisee.chain.transact import Sender
 from daisee.cli.options import chain_options, open_chain, open_sender, token_option
-from daisee.cli.output import console
-from daisee.cli.regie import log_to_stderr, serve_until_stopped
+from daisee.cli.output import console, log_to_stderr
+from daisee.cli.regie import serve_until_stopped
 from daisee.demo import (
     HISTORY_DAYS,
     SIMULATED_ZONE,
@@ -247,8 +247,7 @@ def _serve_regie(loop: Loop, run: DemoRun, seed: int, port: int) -> None:
     console.print("simulation keys, derived from the seed and public by construction: never send them real money.")
     for household, key in zip(run.households, simulated_payout_keys(len(run.households), seed), strict=True):
         console.print(f"  {household.name} ({household.kind.name.lower()}): {household.payout} key 0x{key.hex()}")
-    log_to_stderr()
-    with tempfile.TemporaryDirectory(prefix="daisee-regie-") as folder:
+    with log_to_stderr("daisee.regie"), tempfile.TemporaryDirectory(prefix="daisee-regie-") as folder:
         settings = RegieSettings(f"sqlite:///{Path(folder) / 'regie.sqlite'}", port=port)
         registry = run.deployment.consent_registry
         serve_until_stopped(Regie(settings, loop, run.deployment.block, registry, loop.sender))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ from web3.exceptions import ContractLogicError
 
 from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, json_option, open_chain, open_sender
-from daisee.cli.output import console, print_json
+from daisee.cli.output import console, log_to_stderr, print_json
 from daisee.cli.values import moment
 from daisee.errors import DaiseeError
 from daisee.keeper import KEEP_EVERY, Keeper
@@ -72,7 +70,7 @@ def run(
     loop = Loop(open_sender(chain, account, password_file), deployment.address)
     on_settled = (lambda result: print(json.dumps(_as_json(result)), flush=True)) if watch and as_json else None
     the_keeper = Keeper(loop, every or KEEP_EVERY, on_settled=on_settled, from_block=deployment.block)
-    with _logging_to_stderr(), _stopping_on_signals(the_keeper):
+    with log_to_stderr("daisee.keeper"), _stopping_on_signals(the_keeper):
         if watch:
             the_keeper.run()
             return
@@ -104,22 +102,6 @@ def _current_interval(loop: Loop) -> int | None:
         return loop.current_interval()
     except ContractLogicError:
         return None
-
-
-@contextmanager
-def _logging_to_stderr() -> Iterator[None]:
-    """The keeper's `event=…` lines on stderr, for this command only."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger = logging.getLogger("daisee.keeper")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @contextmanager

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 import urllib.error
 import urllib.request
 import webbrowser
@@ -19,6 +17,7 @@ from daisee.chain.accounts import daisee_home, unlock
 from daisee.chain.deploy import ZERO_ADDRESS, load_deployment
 from daisee.chain.transact import Sender
 from daisee.cli.options import open_chain, open_sender, password_for, read_options
+from daisee.cli.output import log_to_stderr
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address, price_per_wh
 from daisee.errors import DaiseeError
@@ -170,8 +169,8 @@ def serve(
     if registry is not None and not chain.w3.eth.get_code(chain.w3.to_checksum_address(registry)):
         raise DaiseeError(f"no contract at {registry} on {chain.label}: check --consents")
     submitter = open_sender(chain, account, password_file) if registry and (account or chain.is_dev) else None
-    log_to_stderr()
-    serve_until_stopped(Regie(settings, loop, first, registry, submitter))
+    with log_to_stderr("daisee.regie"):
+        serve_until_stopped(Regie(settings, loop, first, registry, submitter))
 
 
 def serve_until_stopped(service: Regie) -> None:
@@ -184,14 +183,6 @@ def serve_until_stopped(service: Regie) -> None:
         wait_for(stop)
     finally:
         service.stop()
-
-
-def log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("daisee.regie")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 @regie.command("bench")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import click
@@ -11,6 +9,7 @@ import click
 from daisee.chain.accounts import daisee_home
 from daisee.chain.deploy import load_deployment
 from daisee.cli.options import chain_options, open_chain, open_sender
+from daisee.cli.output import log_to_stderr
 from daisee.cli.signals import stop_on_signals, wait_for
 from daisee.domain import address
 from daisee.errors import DaiseeError
@@ -107,17 +106,8 @@ def serve(
         in_flight=in_flight,
         keeper_seconds=KEEP_EVERY if keeper else None,
     )
-    _log_to_stderr()
     stop = stop_on_signals()
-    with Relay(loop, queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite", settings):
+    queue = queue_path or daisee_home() / f"relay-{chain.chain_id}.sqlite"
+    with log_to_stderr("daisee.relay", "daisee.keeper"), Relay(loop, queue, settings):
         settle_heap()
         wait_for(stop)
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    for name in ("daisee.relay", "daisee.keeper"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
