@@ -86,9 +86,7 @@ def plan(steps: Sequence[Expected], task: Task, now: int) -> Plan:
 def _local_wh(step: Expected, power_w: int, seconds: int, within: int | None = None) -> float:
     """The surplus of `step` a load of `power_w` for `seconds` uses, of the surplus its `within` seconds
     hold (by default the load's own: the surplus spread evenly over the step)."""
-    load = power_w * seconds / _HOUR
-    spare = max(0, step.surplus_wh) * (seconds if within is None else within) / (step.end - step.start)
-    return min(load, spare)
+    return min(power_w * seconds / _HOUR, _spare_of(step, seconds if within is None else within))
 
 
 def _overlap(step: Expected, start: int, end: int) -> int:
@@ -165,13 +163,17 @@ def _paused(ahead: Sequence[Expected], task: Task, now: int) -> Plan:
 
 
 def _spare_rate(step: Expected) -> float:
-    return max(0, step.surplus_wh) / (step.end - step.start)
+    return _spare_of(step, 1)
+
+
+def _spare_of(step: Expected, seconds: int) -> float:
+    """The surplus `seconds` of `step` hold, spread evenly over it."""
+    return max(0, step.surplus_wh) * seconds / (step.end - step.start)
 
 
 def _seconds_of_spare(step: Expected, power_w: int, seconds: int) -> int:
     """How long, in whole minutes of `seconds` of `step`, a load of `power_w` can run on its surplus alone."""
-    spare_wh = max(0, step.surplus_wh) * seconds / (step.end - step.start)
-    return min(seconds, int(spare_wh * _HOUR / power_w) // 60 * 60)
+    return min(seconds, int(_spare_of(step, seconds) * _HOUR / power_w) // 60 * 60)
 
 
 def _merged(runs: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
